@@ -1,0 +1,50 @@
+"""Configuration of ``isl predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from isl.config.base import IslConfigModel
+from isl.config.data import DataConfig
+from isl.config.model import ModelConfig
+
+__all__ = ["STATISTICS", "PredictConfig"]
+
+#: Statistics of the per-pixel 256-bin distribution that can be written.
+STATISTICS: tuple[str, ...] = ("mode", "median", "mean", "std", "entropy")
+
+
+class PredictConfig(IslConfigModel):
+    """Whole-image prediction for wells; model settings come from the checkpoint's run directory."""
+
+    checkpoint: Path
+    """An isl run directory (holding config.json and checkpoints/) or a checkpoint directory."""
+    wells: tuple[Path, ...] = Field(min_length=1)
+    """Well directories, or directories whose sub-directories are wells."""
+    out: Path
+    """Output directory; one sub-directory per well."""
+    crop_size: int | None = Field(default=None, ge=250)
+    """Predict only the top-left crop of this side (the original's stitch_crop_size); None = all."""
+    pad: Literal["none", "reflect"] = "none"
+    """'reflect' pads by the 121-px margin so the whole image is predicted (original: 'none')."""
+    channels: tuple[str, ...] | None = None
+    """Target channels to write and show (the original's infer_channel_whitelist); None = all."""
+    statistics: tuple[Literal["mode", "median", "mean", "std", "entropy"], ...] = STATISTICS
+    """Statistics written per channel as 16-bit images."""
+    image_format: Literal["png", "tiff"] = "png"
+    """File format of the statistic images (16-bit)."""
+    simplify_panels: bool = True
+    """Three boxes per row (median, truth, error) instead of the full twelve."""
+    input_panel: bool = True
+    """Also write input_error_panel.png (the z-planes' reconstruction)."""
+    overwrite: bool = False
+    """Replace an existing per-well output directory."""
+    model: ModelConfig | None = None
+    """Network shape for a TF1 checkpoint (default: the published one); isl runs store their own."""
+    data: DataConfig | None = None
+    """Data settings for a TF1 checkpoint; isl runs store their own."""
+    tile_size: int | None = Field(default=None, ge=1)
+    """Output tile side for fully convolutional inference (memory knob; None = automatic)."""

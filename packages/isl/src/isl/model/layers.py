@@ -1,0 +1,258 @@
+"""Building blocks of the concordance network as ``tf.Module``s with TF1-named variables.
+
+Written with ``tf.nn`` ops and plain ``tf.Variable``s rather than Keras layers, so that every
+variable carries the name it has in the published TF1 checkpoint and the arithmetic is exactly
+the original's: slim batch norm (epsilon 1e-3, decay 0.999, centre and scale), VALID padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from isl.model.plan import ModuleSpec
+
+__all__ = [
+    "BN_EPSILON",
+    "BN_MOMENTUM",
+    "BatchNorm",
+    "Minception",
+    "Projection",
+    "ResidualV2Conv",
+    "glorot_uniform",
+]
+
+#: slim.batch_norm defaults used by the original.
+BN_EPSILON = 1e-3
+BN_MOMENTUM = 0.999
+
+
+def glorot_uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """slim's default ``xavier_initializer`` (uniform), fans counted over the receptive field."""
+    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape).astype(np.float32)
+
+
+def _variable(value: np.ndarray, name: str, *, trainable: bool = True) -> tf.Variable:
+    if trainable:
+        return tf.Variable(value, name=name, trainable=True)
+    # Moving statistics: one copy per replica under tf.distribute, averaged when read across
+    # replicas (what Keras does), so the training step may update them inside the replica context.
+    return tf.Variable(
+        value,
+        name=name,
+        trainable=False,
+        synchronization=tf.VariableSynchronization.ON_READ,
+        aggregation=tf.VariableAggregation.MEAN,
+    )
+
+
+class NamedModule(tf.Module):
+    """A module whose variables are listed under their TF1 checkpoint names."""
+
+    def named_variables(self) -> Iterator[tuple[str, tf.Variable]]:  # pragma: no cover
+        """Yield ``(tf1_name, variable)`` pairs in the original's creation order."""
+        raise NotImplementedError
+
+
+class BatchNorm(NamedModule):
+    """slim.batch_norm(scale=True): per-channel affine with moving statistics."""
+
+    def __init__(self, scope: str, depth: int) -> None:
+        super().__init__()
+        self.scope = scope
+        self.beta = _variable(np.zeros(depth, np.float32), f"{scope}/beta")
+        self.gamma = _variable(np.ones(depth, np.float32), f"{scope}/gamma")
+        self.moving_mean = _variable(
+            np.zeros(depth, np.float32), f"{scope}/moving_mean", trainable=False
+        )
+        self.moving_variance = _variable(
+            np.ones(depth, np.float32), f"{scope}/moving_variance", trainable=False
+        )
+
+    def named_variables(self) -> Iterator[tuple[str, tf.Variable]]:
+        """Yield the four variables: beta, gamma, moving_mean, moving_variance."""
+        for leaf in ("beta", "gamma", "moving_mean", "moving_variance"):
+            yield f"{self.scope}/{leaf}", getattr(self, leaf)
+
+    def __call__(self, x: tf.Tensor, *, training: bool) -> tf.Tensor:
+        """Normalise ``x`` (channels last); in training use and update the batch statistics."""
+        if not training:
+            return tf.nn.batch_normalization(
+                x, self.moving_mean, self.moving_variance, self.beta, self.gamma, BN_EPSILON
+            )
+        mean, variance = batch_moments(x)
+        update_moving_statistics(self, mean, variance, x)
+        return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, BN_EPSILON)
+
+
+def batch_moments(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mean and (biased) variance over every axis but the last."""
+    axes = list(range(len(x.shape) - 1))
+    return tf.nn.moments(x, axes=axes)
+
+
+def update_moving_statistics(
+    bn: BatchNorm, mean: tf.Tensor, variance: tf.Tensor, x: tf.Tensor
+) -> None:
+    """Exponential moving averages with decay 0.999, as slim's (fused) batch norm updates them.
+
+    The fused kernel TF1 used feeds the Bessel-corrected variance into the moving average.
+    """
+    count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
+    unbiased = variance * count / tf.maximum(count - 1.0, 1.0)
+    bn.moving_mean.assign_sub((bn.moving_mean - mean) * (1.0 - BN_MOMENTUM))
+    bn.moving_variance.assign_sub((bn.moving_variance - unbiased) * (1.0 - BN_MOMENTUM))
+
+
+class ResidualV2Conv(NamedModule):
+    """The rv2 unit: BN -> concat[ReLU, tanh] -> conv (or transposed conv), VALID padding.
+
+    With ``max_pool`` a max-pool of the raw (pre-BN) input with the conv's kernel and stride is
+    concatenated after the conv output, so the output depth is ``depth + in_depth``.
+    """
+
+    def __init__(
+        self,
+        scope: str,
+        in_depth: int,
+        depth: int,
+        *,
+        kernel: int,
+        stride: int,
+        rng: np.random.Generator,
+        deconv: bool = False,
+        max_pool: bool = False,
+        bias: bool = False,
+    ) -> None:
+        super().__init__()
+        self.scope = scope
+        self.kernel, self.stride, self.deconv, self.max_pool = kernel, stride, deconv, max_pool
+        self.out_depth = depth
+        self.bn = BatchNorm(f"{scope}/BatchNorm", in_depth)
+        if deconv:
+            shape = (kernel, kernel, depth, 2 * in_depth)  # slim/TF transposed layout [k,k,out,in]
+            self.weights_name = f"{scope}/Conv2d_transpose/weights"
+        else:
+            shape = (kernel, kernel, 2 * in_depth, depth)
+            self.weights_name = f"{scope}/Conv/weights"
+        self.weights = _variable(glorot_uniform(rng, shape), self.weights_name)
+        self.biases = (
+            _variable(np.zeros(depth, np.float32), f"{scope}/Conv/biases") if bias else None
+        )
+
+    def named_variables(self) -> Iterator[tuple[str, tf.Variable]]:
+        """Yield the BN variables, then the weights, then the biases (if any)."""
+        yield from self.bn.named_variables()
+        yield self.weights_name, self.weights
+        if self.biases is not None:
+            yield f"{self.scope}/Conv/biases", self.biases
+
+    def __call__(self, x: tf.Tensor, *, training: bool) -> tf.Tensor:
+        """Apply the unit to ``x`` [B, H, W, C]."""
+        normed = self.bn(x, training=training)
+        act = tf.concat([tf.nn.relu(normed), tf.nn.tanh(normed)], axis=-1)
+        k, s = self.kernel, self.stride
+        if self.deconv:
+            shape = tf.shape(act)
+            out_shape = tf.stack(
+                [shape[0], (shape[1] - 1) * s + k, (shape[2] - 1) * s + k, self.out_depth]
+            )
+            y = tf.nn.conv2d_transpose(act, self.weights, out_shape, strides=s, padding="VALID")
+        else:
+            y = tf.nn.conv2d(act, self.weights, strides=s, padding="VALID")
+        if self.biases is not None:
+            y = tf.nn.bias_add(y, self.biases)
+        if self.max_pool:
+            y = tf.concat([y, tf.nn.max_pool2d(x, k, s, padding="VALID")], axis=-1)
+        return y
+
+
+def crop_border(x: tf.Tensor, pixels: int) -> tf.Tensor:
+    """Remove ``pixels`` rows and columns on every side of the spatial axes."""
+    if pixels == 0:
+        return x
+    return x[:, pixels:-pixels, pixels:-pixels, :]
+
+
+def _add_mismatched(passthrough: tf.Tensor, reduced: tf.Tensor, *, pad: bool) -> tf.Tensor:
+    """The original's add_with_mismatched_depths: zero-pad the shallower (conv) or crop (deconv)."""
+    a, b = passthrough.shape[-1], reduced.shape[-1]
+    if a == b:
+        return passthrough + reduced
+    if pad:
+        if a < b:
+            passthrough = tf.pad(passthrough, [[0, 0], [0, 0], [0, 0], [0, b - a]])
+        else:
+            reduced = tf.pad(reduced, [[0, 0], [0, 0], [0, 0], [0, a - b]])
+    else:
+        depth = min(a, b)
+        passthrough, reduced = passthrough[..., :depth], reduced[..., :depth]
+    return passthrough + reduced
+
+
+class Minception(NamedModule):
+    """A Minception module: expand rv2 (k3/s1, k4/s2 or transposed k4/s2), 1x1 reduce rv2, residual.
+
+    Residual paths: k3/s1 crops 1 px per side; k4/s2 crops 1 px then 2x2 average-pools; the
+    transposed module upsamples by nearest neighbour and pads 1 px symmetrically.
+    """
+
+    def __init__(self, spec: ModuleSpec, rng: np.random.Generator) -> None:
+        super().__init__()
+        self.spec = spec
+        deconv = spec.kind == "up"
+        self.expand = ResidualV2Conv(
+            f"{spec.name}/expand_rv2",
+            spec.in_depth,
+            spec.expansion,
+            kernel=spec.kernel,
+            stride=spec.stride,
+            rng=rng,
+            deconv=deconv,
+            max_pool=not deconv,
+        )
+        reduce_in = spec.expansion if deconv else spec.expansion + spec.in_depth
+        self.reduce = ResidualV2Conv(
+            f"{spec.name}/reduce_rv2", reduce_in, spec.reduction, kernel=1, stride=1, rng=rng
+        )
+
+    def named_variables(self) -> Iterator[tuple[str, tf.Variable]]:
+        """Yield the expand unit's variables, then the reduce unit's."""
+        yield from self.expand.named_variables()
+        yield from self.reduce.named_variables()
+
+    def __call__(self, x: tf.Tensor, *, training: bool) -> tf.Tensor:
+        """Apply the module to ``x`` [B, H, W, C]."""
+        reduced = self.reduce(self.expand(x, training=training), training=training)
+        kind = self.spec.kind
+        if kind == "in_scale":
+            passthrough = crop_border(x, 1)
+        elif kind == "down":
+            passthrough = tf.nn.avg_pool2d(crop_border(x, 1), 2, 2, padding="VALID")
+        else:
+            upsampled = tf.nn.depth_to_space(tf.tile(x, [1, 1, 1, 4]), 2)
+            passthrough = tf.pad(upsampled, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+        return _add_mismatched(passthrough, reduced, pad=kind != "up")
+
+
+class Projection(NamedModule):
+    """The initial 1x1 linear projection (with bias, no BN, no activation): ``Conv/*``."""
+
+    def __init__(self, in_depth: int, depth: int, rng: np.random.Generator) -> None:
+        super().__init__()
+        self.weights = _variable(glorot_uniform(rng, (1, 1, in_depth, depth)), "Conv/weights")
+        self.biases = _variable(np.zeros(depth, np.float32), "Conv/biases")
+
+    def named_variables(self) -> Iterator[tuple[str, tf.Variable]]:
+        """Yield ``Conv/weights`` and ``Conv/biases``."""
+        yield "Conv/weights", self.weights
+        yield "Conv/biases", self.biases
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        """Project ``x`` [B, H, W, input_depth] to [B, H, W, depth]."""
+        return tf.nn.bias_add(tf.nn.conv2d(x, self.weights, strides=1, padding="VALID"), self.biases)
