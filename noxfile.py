@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import nox
@@ -55,7 +56,7 @@ def shared(session: nox.Session, zarr: str) -> None:
         session.run("python", "-m", "venv", str(reader), silent=True)
         session.run(str(reader / "bin" / "pip"), "install", "-q", "numpy", other, external=True, silent=True)
     session.env["CELLSIGHT_OTHER_ZARR_PYTHON"] = str(reader / "bin" / "python")
-    session.run("pytest", "shared/tests", *session.posargs)
+    session.run("pytest", "shared/tests", f"--junitxml=reports/shared-zarr{zarr}.xml", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -63,7 +64,13 @@ def shared(session: nox.Session, zarr: str) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """One method package's default test suite, in its own environment."""
     install_package(session, package)
-    session.run("pytest", f"packages/{package}/tests", "--durations=10", *session.posargs)
+    session.run(
+        "pytest",
+        f"packages/{package}/tests",
+        "--durations=10",
+        f"--junitxml=reports/{package}.xml",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON)
@@ -71,8 +78,15 @@ def tests(session: nox.Session, package: str) -> None:
 def slow(session: nox.Session, package: str) -> None:
     """One method package's slow tests (paper-size models, long learning runs)."""
     install_package(session, package)
-    session.run("pytest", f"packages/{package}/tests", "-m", "slow", "--durations=10", *session.posargs,
-                success_codes=[0, 5])  # 5: the package has no slow tests
+    session.run(
+        "pytest",
+        f"packages/{package}/tests",
+        "-m",
+        "slow",
+        "--durations=10",
+        *session.posargs,
+        success_codes=[0, 5],
+    )  # 5: the package has no slow tests
 
 
 @nox.session(python=PYTHON)
@@ -80,7 +94,7 @@ def repo(session: nox.Session) -> None:
     """Cross-package contracts: clean wheel installs, console scripts, import rules, layout."""
     session.install("pytest>=8", "build>=1", "virtualenv>=20")
     session.env["CELLSIGHT_TF_PACKAGE"] = TF_PACKAGE
-    session.run("pytest", "tests", *session.posargs)
+    session.run("pytest", "tests", "--durations=10", "--junitxml=reports/repo.xml", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -88,7 +102,8 @@ def repo(session: nox.Session) -> None:
 def demo(session: nox.Session, package: str) -> None:
     """Run one package's demo: its main job on small embedded data, outputs in demo_outputs/<package>."""
     install_package(session, package, extras=())
-    out = ROOT / "demo_outputs" / package
+    # A new run folder each time: demos never overwrite earlier outputs.
+    out = ROOT / "demo_outputs" / package / datetime.now().strftime("%Y%m%d-%H%M%S")
     session.run(package, "demo", "--out", str(out), *session.posargs)
     session.log(f"{package} demo outputs: {out}")
 

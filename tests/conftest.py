@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 from requirements import dist_name, needs_tensorflow, package_requirements  # noqa: E402, F401
+
 PACKAGES = sorted(p.parent.name for p in ROOT.glob("packages/*/pyproject.toml"))
 FRAMEWORKS = ("torch", "tensorflow", "keras", "jax")
 

@@ -22,7 +22,10 @@ def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]
     """Run a command, failing the test with its output when it fails."""
     result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, args))} exited {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        pytest.fail(
+            f"{' '.join(map(str, args))} exited {result.returncode}\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -57,7 +60,21 @@ def test_shared_wheel_installs_alone_and_imports_no_framework(tmp_path):
     wheel = build_wheel(ROOT / "shared", tmp_path / "dist")
     bin_dir = fresh_venv(tmp_path / "venv")
     run(bin_dir / "pip", "install", "-q", wheel)
-    modules = ["cellsight_shared." + m for m in ("io", "normalize", "tiling", "metrics", "synthetic", "cli", "download", "provenance", "testing", "errors")]
+    modules = [
+        "cellsight_shared." + m
+        for m in (
+            "io",
+            "normalize",
+            "tiling",
+            "metrics",
+            "synthetic",
+            "cli",
+            "download",
+            "provenance",
+            "testing",
+            "errors",
+        )
+    ]
     assert_no_framework_loaded(bin_dir / "python", modules)
 
 
@@ -82,5 +99,7 @@ def test_package_wheel_installs_alone_and_its_script_answers(tmp_path, package):
     for command in ("demo", "train", "predict"):
         assert command in help_text, f"{package} --help does not list {command}"
     assert_no_framework_loaded(bin_dir / "python", [package, f"{package}.cli", f"{package}.config"])
-    usage = subprocess.run([bin_dir / package, "no-such-command"], cwd=tmp_path, capture_output=True, text=True)
+    usage = subprocess.run(
+        [bin_dir / package, "no-such-command"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert usage.returncode == 2, "an unknown subcommand is a usage error (exit 2)"

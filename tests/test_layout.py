@@ -10,7 +10,16 @@ REQUIRED_MODULES = ("__init__", "__main__", "cli", "config", "errors")
 
 def test_repository_has_the_design_card_layout():
     """The top level holds what the design card lists."""
-    for name in ("packages", "shared", "tools", "tests", "Makefile", "README.md", "pyproject.toml", "noxfile.py"):
+    for name in (
+        "packages",
+        "shared",
+        "tools",
+        "tests",
+        "Makefile",
+        "README.md",
+        "pyproject.toml",
+        "noxfile.py",
+    ):
         assert (ROOT / name).exists(), name
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
@@ -40,7 +49,7 @@ def test_package_metadata_names_its_console_script_and_shared_dependency(package
 
 
 def test_no_package_pins_a_torch_other_than_the_ci_one():
-    """torch is never pinned to another version (that would pull CUDA wheels); CI pins 2.13.0."""
+    """Torch is never pinned to another version (that would pull CUDA wheels); CI pins 2.13.0."""
     assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text()
     for package in PACKAGES:
         for dep in project_table(ROOT / "packages" / package)["dependencies"]:

@@ -31,7 +31,9 @@ def machine_description() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
         mem_kb = next(
-            int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")
+            int(x.split()[1])
+            for x in Path("/proc/meminfo").read_text().splitlines()
+            if x.startswith("MemTotal")
         )
         memory = f"{mem_kb / 2**20:.0f} GiB"
     except (OSError, StopIteration, ValueError):

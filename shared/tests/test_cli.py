@@ -13,7 +13,10 @@ from cellsight_shared import cli
 from cellsight_shared.errors import DataFileError
 
 
-@pytest.mark.parametrize(("argv", "level"), [([], logging.INFO), (["-v"], logging.DEBUG), (["-q"], logging.WARNING), (["-qq"], logging.ERROR)])
+@pytest.mark.parametrize(
+    ("argv", "level"),
+    [([], logging.INFO), (["-v"], logging.DEBUG), (["-q"], logging.WARNING), (["-qq"], logging.ERROR)],
+)
 def test_verbosity_flags_set_the_log_level(argv, level):
     """-v lowers and -q raises the root log level from INFO."""
     parser = argparse.ArgumentParser()

@@ -183,7 +183,9 @@ def test_hdf5_round_trip_with_attrs(tmp_path, rng):
     """HDF5 datasets and their attributes round-trip; a missing dataset lists the present ones."""
     pytest.importorskip("h5py")
     data = rng.random((4, 5, 6)).astype(np.float32)
-    path = io.write_hdf5(tmp_path / "v.h5", {"volumes/raw": data}, attrs={"volumes/raw": {"resolution": [5, 5, 5]}})
+    path = io.write_hdf5(
+        tmp_path / "v.h5", {"volumes/raw": data}, attrs={"volumes/raw": {"resolution": [5, 5, 5]}}
+    )
     np.testing.assert_array_equal(io.read_hdf5(path, "volumes/raw"), data)
     with pytest.raises(DataFileError, match="volumes/raw"):
         io.read_hdf5(path, "labels")

@@ -25,7 +25,9 @@ def test_write_read_round_trip_with_geometry(tmp_path, rng):
 
 def test_format_2_metadata_and_funlib_attributes_on_disk(tmp_path, rng):
     """The store is zarr format 2 with gunpowder's and funlib's attribute names."""
-    io.write_zarr(tmp_path / "c.zarr", "volumes/labels/mito", np.zeros((8, 8, 8), np.uint8), resolution=(5, 4, 4))
+    io.write_zarr(
+        tmp_path / "c.zarr", "volumes/labels/mito", np.zeros((8, 8, 8), np.uint8), resolution=(5, 4, 4)
+    )
     zarray = json.loads((tmp_path / "c.zarr/volumes/labels/mito/.zarray").read_text())
     assert zarray["zarr_format"] == 2
     for group in ("", "volumes", "volumes/labels"):
@@ -89,8 +91,10 @@ _READER = """
 import json, sys
 import numpy as np, zarr
 arr = zarr.open_array(store=sys.argv[1], mode="r")
-print(json.dumps({"major": int(zarr.__version__.split(".")[0]), "sum": int(np.asarray(arr[...]).astype(np.int64).sum()),
-                  "shape": list(arr.shape), "resolution": dict(arr.attrs)["resolution"]}))
+total = int(np.asarray(arr[...]).astype(np.int64).sum())
+major = int(zarr.__version__.split(".")[0])
+print(json.dumps({"major": major, "sum": total, "shape": list(arr.shape),
+                  "resolution": dict(arr.attrs)["resolution"]}))
 """
 
 

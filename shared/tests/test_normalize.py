@@ -21,7 +21,7 @@ def test_percentile_normalize_maps_p1_p99_to_0_1(rng):
 
 
 def test_percentile_normalize_per_channel_and_clip(rng):
-    """axis selects per-channel statistics; clip bounds the output to [0, 1]."""
+    """Axis selects per-channel statistics; clip bounds the output to [0, 1]."""
     image = np.stack([rng.random((16, 16)), 1000 + 50 * rng.random((16, 16))])
     out = percentile_normalize(image, low=0, high=100, axis=(1, 2), clip=True)
     assert out.min() == 0.0 and out.max() == 1.0
@@ -30,7 +30,7 @@ def test_percentile_normalize_per_channel_and_clip(rng):
 
 
 def test_constant_images_become_zero_not_nan():
-    """eps guards the division: a constant image maps to zeros under both stretches."""
+    """Eps guards the division: a constant image maps to zeros under both stretches."""
     flat = np.full((8, 8), 42.0)
     assert np.array_equal(percentile_normalize(flat), np.zeros((8, 8), np.float32))
     assert np.array_equal(minmax_normalize(flat), np.zeros((8, 8), np.float32))
@@ -44,7 +44,9 @@ def test_minmax_normalize_range(rng):
 
 def test_dtype_range_normalize_divides_by_dtype_max():
     """uint16 is divided by 65535, uint8 by 255; signed integers are refused."""
-    np.testing.assert_allclose(dtype_range_normalize(np.array([0, 65535, 32768], np.uint16)), [0, 1, 32768 / 65535])
+    np.testing.assert_allclose(
+        dtype_range_normalize(np.array([0, 65535, 32768], np.uint16)), [0, 1, 32768 / 65535]
+    )
     np.testing.assert_allclose(dtype_range_normalize(np.array([255], np.uint8)), [1.0])
     with pytest.raises(ValueError, match="unsigned"):
         dtype_range_normalize(np.array([-1], np.int16))

@@ -34,7 +34,9 @@ def test_tiles_cover_every_pixel_exactly_once():
 def test_stitched_output_equals_untiled_output(rng, tile, margin):
     """With margin >= receptive radius the stitched result is bit-identical to the whole image."""
     image = rng.random((45, 61))
-    np.testing.assert_array_equal(predict_tiled(image, _conv_net, tile_shape=tile, margin=margin), _conv_net(image))
+    np.testing.assert_array_equal(
+        predict_tiled(image, _conv_net, tile_shape=tile, margin=margin), _conv_net(image)
+    )
 
 
 def test_too_small_margin_is_not_exact(rng):

@@ -110,9 +110,12 @@ def _stream(response, part: Path, *, start: int, total: int | None, desc: str, s
 
     mode = "ab" if start else "wb"
     received = start
-    with open(part, mode) as handle, progress_bar(
-        total=total, desc=desc, unit="B", unit_scale=True, initial=start, disable=None if show else True
-    ) as bar:
+    with (
+        open(part, mode) as handle,
+        progress_bar(
+            total=total, desc=desc, unit="B", unit_scale=True, initial=start, disable=None if show else True
+        ) as bar,
+    ):
         while True:
             try:
                 block = response.read(_CHUNK)
@@ -136,7 +139,9 @@ def _stream(response, part: Path, *, start: int, total: int | None, desc: str, s
 def _check_member(dest: Path, name: str, archive: Path) -> None:
     target = (dest / name).resolve()
     if not target.is_relative_to(dest.resolve()):
-        raise DownloadError(f"{archive} holds {name!r}, which would land outside {dest}; refusing to extract.")
+        raise DownloadError(
+            f"{archive} holds {name!r}, which would land outside {dest}; refusing to extract."
+        )
 
 
 def extract_archive(

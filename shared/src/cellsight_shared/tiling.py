@@ -152,5 +152,7 @@ def predict_tiled(
     if output is None:
         raise ValueError(f"cannot tile an array with an empty spatial shape {shape}")
     if blend:
-        output /= weights.reshape([weights.shape[axes.index(a)] if a in axes else 1 for a in range(output.ndim)])  # type: ignore[union-attr]
+        output /= weights.reshape(
+            [weights.shape[axes.index(a)] if a in axes else 1 for a in range(output.ndim)]
+        )  # type: ignore[union-attr]
     return output

@@ -35,7 +35,9 @@ def read_hdf5(path: str | os.PathLike[str], dataset: str) -> np.ndarray:
             if dataset not in handle:
                 names: list[str] = []
                 handle.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-                raise DataFileError(f"{path} has no dataset {dataset!r}; it holds: {', '.join(names) or 'none'}.")
+                raise DataFileError(
+                    f"{path} has no dataset {dataset!r}; it holds: {', '.join(names) or 'none'}."
+                )
             return np.asarray(handle[dataset])
     except OSError as err:
         raise DataFileError(f"{path} is not a readable HDF5 file ({err}).") from err

@@ -129,12 +129,12 @@ def write_tiff(
     meta: dict[str, Any] = dict(metadata or {})
     if axes is not None:
         if len(axes) != array.ndim:
-            raise ValueError(f"axes {axes!r} has {len(axes)} letters but the array has {array.ndim} dimensions")
+            raise ValueError(
+                f"axes {axes!r} has {len(axes)} letters but the array has {array.ndim} dimensions"
+            )
         meta["axes"] = axes
     with atomic_write(target, overwrite=overwrite) as tmp:
-        tifffile.imwrite(
-            tmp, array, ome=ome, metadata=meta, compression=compression, photometric=photometric
-        )
+        tifffile.imwrite(tmp, array, ome=ome, metadata=meta, compression=compression, photometric=photometric)
     return target
 
 

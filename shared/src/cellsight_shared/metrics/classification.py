@@ -93,11 +93,13 @@ def knn_accuracy(
     """Leave-one-out kNN accuracy: each sample is classified by its k nearest other samples.
 
     A sample is never its own neighbour (duplicates of it still count). Neighbours are ordered
-    by distance, equal distances by sample index. The prediction is the majority label among
-    the ``k`` neighbours; a tie between labels goes to the tied label of the nearest neighbour
-    (so ``k=2`` behaves like ``k=1`` on a split vote). ``standardize=True`` z-scores every
-    feature over all samples first (population std; constant features are left at 0), as
-    the CyCLOPS benchmark does.
+    by distance, equal distances by sample index; euclidean distances are computed as
+    ``|a|^2 + |b|^2 - 2 a.b`` (fast, like sklearn), so distances equal in exact arithmetic may
+    differ by rounding. The prediction is the majority label among the ``k`` neighbours; a tie
+    between labels goes to the tied label of the nearest neighbour (so ``k=2`` behaves like
+    ``k=1`` on a split vote; sklearn picks the smallest label instead). ``standardize=True``
+    z-scores every feature over all samples first (population std; constant features are left
+    at 0), as the CyCLOPS benchmark does.
     """
     if metric not in ("euclidean", "cosine"):
         raise ValueError(f'metric must be "euclidean" or "cosine", got {metric!r}.')

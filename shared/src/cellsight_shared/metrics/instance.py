@@ -26,9 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse.csgraph import connected_components
 
 from cellsight_shared.metrics._checks import as_labels, check_same_shape
 
@@ -162,6 +159,12 @@ def _match(overlaps: _Overlaps, threshold: float) -> np.ndarray:
     cols = overlaps.cols[candidates]
     if np.unique(rows).size == rows.size and np.unique(cols).size == cols.size:
         return candidates  # no object has two candidates: nothing to assign
+    # Imported here: scipy.optimize and scipy.sparse take about a second to import and are
+    # needed only when candidates compete (thresholds <= 0.5).
+    from scipy import sparse
+    from scipy.optimize import linear_sum_assignment
+    from scipy.sparse.csgraph import connected_components
+
     # Solve each connected group of competing candidates on its own small dense matrix.
     n_true = overlaps.ids_true.size
     graph = sparse.coo_matrix(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage
 
 from cellsight_shared.metrics._checks import (
     as_bool_mask,
@@ -228,6 +227,8 @@ def _ssim_map(
     use_sample_covariance: bool,
 ) -> np.ndarray:
     """Return the SSIM value of every pixel's window."""
+    from scipy import ndimage  # imported here: it is slow to import and only SSIM needs it
+
     if gaussian_sigma is None:
 
         def local_mean(x: np.ndarray) -> np.ndarray:

@@ -16,9 +16,7 @@ def check_shape(shape: Sequence[int], *, ndim: int, minimum: int, name: str = "s
     except TypeError:
         values = ()
     if len(values) != ndim or not all(isinstance(v, numbers.Integral) for v in values):
-        raise ValueError(
-            f"{name} must be {ndim} integers, got {shape!r}; pass e.g. {(minimum * 2,) * ndim}."
-        )
+        raise ValueError(f"{name} must be {ndim} integers, got {shape!r}; pass e.g. {(minimum * 2,) * ndim}.")
     if min(values) < minimum:
         raise ValueError(f"every axis of {name} must be at least {minimum} pixels, got {values}.")
     return tuple(int(v) for v in values)

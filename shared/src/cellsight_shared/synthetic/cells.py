@@ -168,9 +168,7 @@ def cells_2d(
     cell_radius = float(cell_radius)
 
     rng = np.random.default_rng(seed)
-    centres = place_centres(
-        rng, shape, n_cells, min_distance=1.8 * cell_radius, margin=0.8 * cell_radius
-    )
+    centres = place_centres(rng, shape, n_cells, min_distance=1.8 * cell_radius, margin=0.8 * cell_radius)
     radii = cell_radius * rng.uniform(0.85, 1.15, size=len(centres))
     return _render(rng, shape, centres, radii, localization, noise=noise)
 
