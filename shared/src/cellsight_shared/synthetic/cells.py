@@ -189,7 +189,7 @@ def cell_crops(
     keeps the first ones unchanged.
     """
     n_per_class = check_count(n_per_class, name="n_per_class", minimum=1)
-    size = check_shape((size, size), ndim=2, minimum=24, name="size")[0]
+    size = check_count(size, name="size", minimum=24)
     classes = tuple(_check_localization(name) for name in classes)
     if not classes or len(set(classes)) != len(classes):
         raise ValueError(f"classes must be distinct names from {LOCALIZATIONS}, got {classes!r}.")
