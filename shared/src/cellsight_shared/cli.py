@@ -26,6 +26,7 @@ __all__ = [
     "EXIT_USAGE",
     "add_verbosity_arguments",
     "configure_logging",
+    "format_error",
     "progress",
     "run_command",
     "seed_everything",
