@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from cellsight_shared.io import atomic_write
 
+from cellsight_shared.io import atomic_write
 from incasem.config.model import ModelConfig
 from incasem.errors import CheckpointError
 from incasem.model import UNet
@@ -100,9 +100,7 @@ def load_checkpoint(
         if checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
             # a bare state dict, as torch.save(model.state_dict()) writes
             checkpoint = {"model_state_dict": dict(checkpoint)}
-    if not isinstance(checkpoint, Mapping) or not isinstance(
-        checkpoint.get("model_state_dict"), Mapping
-    ):
+    if not isinstance(checkpoint, Mapping) or not isinstance(checkpoint.get("model_state_dict"), Mapping):
         found = sorted(checkpoint) if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
         raise CheckpointError(
             f"checkpoint {path} has no 'model_state_dict' (found {found}); expected the incasem "
@@ -170,9 +168,7 @@ def load_model_weights(
 _L_CONV = re.compile(r"^unet\.l_conv\.(\d+)\.conv_pass\.0\.weight$")
 
 
-def infer_model_config(
-    state_dict: Mapping[str, Any], *, downsample_factors: Any = None
-) -> ModelConfig:
+def infer_model_config(state_dict: Mapping[str, Any], *, downsample_factors: Any = None) -> ModelConfig:
     """Read the U-Net architecture off a state dict's tensor shapes.
 
     Levels = number of ``l_conv`` entries, ``num_fmaps`` = output channels of the first
@@ -232,9 +228,7 @@ def build_model_from_checkpoint(
             try:
                 config = ModelConfig.model_validate(stored)
             except ValueError as err:
-                raise CheckpointError(
-                    f"checkpoint {path} has invalid architecture metadata: {err}"
-                ) from err
+                raise CheckpointError(f"checkpoint {path} has invalid architecture metadata: {err}") from err
         else:
             config = infer_model_config(checkpoint["model_state_dict"])
     model = UNet(config)
@@ -261,8 +255,6 @@ def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
     if not directory.is_dir():
         return None
     found = [
-        (it, p)
-        for p in directory.iterdir()
-        if p.is_file() and (it := checkpoint_iteration(p)) is not None
+        (it, p) for p in directory.iterdir() if p.is_file() and (it := checkpoint_iteration(p)) is not None
     ]
     return max(found)[1] if found else None

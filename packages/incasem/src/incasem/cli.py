@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output zarr container (overrides the config)")
     p.add_argument("--workers", type=int, help="daisy worker processes (overrides the config)")
     p.add_argument("--device", help="torch device (overrides the config)")
+    p.add_argument("--resume", type=int, metavar="N", help="continue the interrupted predict_<N>")
     _mongo_arg(p)
     p.set_defaults(handler=_predict)
 
@@ -144,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cell", help="cell name, e.g. cell_6_example")
     p.add_argument("--out", type=Path, required=True, help="destination folder")
     p.add_argument("--base-url", help="mirror to download from (default: the public bucket)")
+    p.add_argument(
+        "--dataset",
+        action="append",
+        help="only this dataset, e.g. volumes/raw_equalized_0.02 (repeatable; default: all)",
+    )
     p.set_defaults(handler=_download_data)
 
     p = sub.add_parser("demo", help="synthetic volume -> train -> predict -> F1 (minutes on CPU)")
@@ -240,7 +246,8 @@ def _predict(args: argparse.Namespace) -> int:
     from incasem.config.predict import PredictConfig
     from incasem.predict import predict
 
-    config = load_config(PredictConfig, args.config, _given(args, "out", "workers", "device"))
+    overrides = _given(args, "out", "workers", "device", "resume")
+    config = load_config(PredictConfig, args.config, overrides)
     print(f"predictions: {predict(config, mongo_url=_mongo_url(args))}")
     return 0
 
@@ -266,7 +273,7 @@ def _download(args: argparse.Namespace) -> int:
 def _download_data(args: argparse.Namespace) -> int:
     from incasem.download import download_cell
 
-    print(download_cell(args.cell, out=args.out, base_url=args.base_url))
+    print(download_cell(args.cell, out=args.out, base_url=args.base_url, datasets=args.dataset))
     return 0
 
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from cellsight_shared.cli import progress
 from cellsight_shared.download import download_file, sha256sum
 from cellsight_shared.errors import DownloadError
-
 from incasem.errors import ConfigError, DataError
 from incasem.registry import PublishedModel, get_model, list_models, load_registry
 
@@ -108,8 +107,7 @@ def list_bucket(
             root = ET.fromstring(_get(url, timeout=timeout))
         except ET.ParseError as err:
             raise DownloadError(
-                f"{url} did not answer with an S3 bucket listing ({err}); is the base URL a bucket "
-                "endpoint?"
+                f"{url} did not answer with an S3 bucket listing ({err}); is the base URL a bucket endpoint?"
             ) from err
         for item in root.iter(f"{_S3_NS}Contents"):
             key = item.findtext(f"{_S3_NS}Key") or ""
@@ -203,8 +201,9 @@ def download_checkpoints(
 
 
 def cell_prefix(cell: str) -> tuple[str, str]:
-    """``(bucket key prefix, zarr name)`` of a cell, e.g. ``cell_6_example`` ->
-    ``("datasets/cell_6/cell_6_example.zarr/", "cell_6_example.zarr")``.
+    """Bucket key prefix and zarr name of a cell.
+
+    ``cell_6_example`` -> ``("datasets/cell_6/cell_6_example.zarr/", "cell_6_example.zarr")``.
     """
     name = cell.strip().removesuffix(".zarr").strip("/")
     match = _CELL_NAME.match(name)

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 MONGO_URL_ENV = "INCASEM_MONGO_URL"
 MONGO_PASSWORD_ENV = "INCASEM_MONGO_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+#: How long pymongo looks for a server before the run fails (milliseconds).
+MONGO_TIMEOUT_MS = 10_000
 
 T = TypeVar("T")
 
@@ -80,8 +82,9 @@ class ExperimentRun:
 
     @property
     def id(self) -> Any:
-        """The run id the observers assigned (an int for file/SQLite/Mongo observers)."""
-        return self._run._id
+        """The run id the observers assigned (an int for the file, SQLite and Mongo observers)."""
+        run_id = self._run._id
+        return int(run_id) if isinstance(run_id, str) and run_id.isdigit() else run_id
 
     @property
     def info(self) -> dict:
@@ -144,7 +147,7 @@ def run_experiment(
     observer: Literal["file", "sqlite", "none"] = "file",
     mongo_url: str | None = None,
     mongo_db: str = "incasem",
-    mongo_timeout_ms: int = 10_000,
+    mongo_timeout_ms: int | None = None,
 ) -> T:
     """Run ``main(run)`` as the sacred experiment ``name`` and return what it returns.
 
@@ -171,7 +174,7 @@ def run_experiment(
                 observer=observer,
                 mongo_url=mongo_url,
                 mongo_db=mongo_db,
-                mongo_timeout_ms=mongo_timeout_ms,
+                mongo_timeout_ms=mongo_timeout_ms or MONGO_TIMEOUT_MS,
             )
         )
     except IncasemError:

@@ -36,9 +36,7 @@ class ConvPass(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         for i in range(num_convs):
-            layers.append(
-                nn.Conv3d(in_channels if i == 0 else out_channels, out_channels, kernel_size)
-            )
+            layers.append(nn.Conv3d(in_channels if i == 0 else out_channels, out_channels, kernel_size))
             # the activation slot is kept even when empty so parameters stay at even indices
             layers.append(nn.ReLU() if activation else nn.Identity())
         self.conv_pass = nn.Sequential(*layers)
@@ -60,9 +58,7 @@ def _center_crop(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
 def _crop_to_factor(x: torch.Tensor, factor: Sequence[int], conv_crop: int) -> torch.Tensor:
     """Crop ``x`` to the largest ``n * factor + conv_crop`` per axis (translation equivariance)."""
     spatial = x.shape[2:]
-    target = [
-        (s - conv_crop) // f * f + conv_crop for s, f in zip(spatial, factor, strict=True)
-    ]
+    target = [(s - conv_crop) // f * f + conv_crop for s, f in zip(spatial, factor, strict=True)]
     if list(spatial) == target:
         return x
     if any(t <= conv_crop for t in target):
@@ -87,17 +83,13 @@ class FunlibUNet(nn.Module):
         levels = config.num_levels
 
         def conv_pass(cin: int, cout: int) -> ConvPass:
-            return ConvPass(
-                cin, cout, num_convs=config.convs_per_level, kernel_size=config.kernel_size
-            )
+            return ConvPass(cin, cout, num_convs=config.convs_per_level, kernel_size=config.kernel_size)
 
         self.l_conv = nn.ModuleList(
             conv_pass(1 if level == 0 else config.fmaps(level - 1), config.fmaps(level))
             for level in range(levels)
         )
-        self.l_down = nn.ModuleList(
-            nn.MaxPool3d(factor, stride=factor) for factor in self.downsample_factors
-        )
+        self.l_down = nn.ModuleList(nn.MaxPool3d(factor, stride=factor) for factor in self.downsample_factors)
         self.r_up = nn.ModuleList(
             [
                 nn.ModuleList(

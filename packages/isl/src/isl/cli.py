@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmark inference speed and memory; writes a JSON")
     _add_config_argument(p, required=False)
     p.add_argument("--out", type=Path, required=True, help="directory for bench.json")
+    p.add_argument(
+        "--full", action="store_true", help="full run: 1500x1500 memory crop (slow on CPU)"
+    )
     p.set_defaults(handler=_bench)
     return parser
 
@@ -145,7 +148,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from isl.bench import run_bench
 
-    path = run_bench(args.config, out=args.out)
+    path = run_bench(args.config, out=args.out, full=args.full)
     print(f"benchmark: {path}")
     return 0
 

@@ -26,10 +26,6 @@ __all__ = ["load_network", "predict"]
 
 logger = logging.getLogger(__name__)
 
-#: Input margin the network consumes on each side (250 -> 8).
-MARGIN = 121
-
-
 def _resolve_checkpoint(config: PredictConfig) -> tuple[ModelConfig, DataConfig, Path, bool]:
     """(model config, data config, checkpoint location, is an isl run) for ``config.checkpoint``."""
     source = Path(config.checkpoint)
@@ -128,7 +124,7 @@ def _predict_well(
 ) -> Path:
     from cellsight_shared.io import atomic_write, write_json
 
-    from isl.inference import predict_statistics
+    from isl.inference import output_region, predict_statistics
 
     layout = PatchLayout(
         num_z_values=model.num_z_values,
@@ -147,28 +143,26 @@ def _predict_well(
         model.num_z_values, model.input_channels, (0, 0, rows, cols)
     )
     stack = interleave(in_values, in_masks)
-    margin = 0 if config.pad == "reflect" else MARGIN
-    statistics = tuple(dict.fromkeys((*config.statistics, "median")))
     channels = config.channels or tuple(
         c for c in model.target_channels if _present(images, c, data)
     )
-    head_index = {name: i for i, name in enumerate(model.head_names)}
-    heads = [head_index[f"MAXPROJECT/{c}"] for c in channels]
+    heads = [f"MAXPROJECT/{c}" for c in channels]
     if config.input_panel:
-        heads = list(range(model.num_input_heads)) + heads
+        heads = list(model.input_head_names) + heads
     panel_stats = ("median",) if config.simplify_panels else ("mode", "median", "mean", "std")
-    wanted_stats = tuple(dict.fromkeys((*statistics, *panel_stats)))
+    row0, col0, out_rows, out_cols = output_region(rows, cols, reflect_pad=config.pad == "reflect")
     predicted = predict_statistics(
         net,
         stack,
         reflect_pad=config.pad == "reflect",
         heads=heads,
-        statistics=wanted_stats,
+        show_progress=False,
         **({"tile_size": config.tile_size} if config.tile_size else {}),
     )
     del stack
-    out_rows, out_cols = next(iter(predicted.values())).shape[:2]
-    region = (margin, margin, out_rows, out_cols)
+    if next(iter(predicted.values())).shape[:2] != (out_rows, out_cols):
+        raise RuntimeError("prediction does not cover the region output_region() promised")
+    region = (row0, col0, out_rows, out_cols)
     truth, truth_masks = images.target_images(channels, layout.derived_channels, region)
     offset = model.num_input_heads if config.input_panel else 0
 
@@ -190,7 +184,7 @@ def _predict_well(
         if channels:
             write_error_panel(folder / "target_error_panel.png", target_rows, simplify=config.simplify_panels)
         if config.input_panel:
-            in_truth = in_values[margin : margin + out_rows, margin : margin + out_cols]
+            in_truth = in_values[row0 : row0 + out_rows, col0 : col0 + out_cols]
             in_truth = in_truth.reshape(out_rows, out_cols, -1)
             input_rows = (
                 PanelRow(

@@ -23,6 +23,7 @@ from isl.config import ModelConfig, TrainConfig, save_config
 from isl.data import PatchLayout, PatchStream, WellFiles, check_wells, find_wells
 from isl.errors import CheckpointError, ConfigError
 from isl.losses import combine_head_losses, head_losses, head_sums_and_counts
+from isl.optimizer import Adam
 
 __all__ = ["LOSS_LOG", "make_strategy", "network_output_size", "train"]
 
@@ -211,6 +212,8 @@ def _read_loss_log(path: Path, *, until_step: int) -> list[list[str]]:
 def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None) -> Path:
     """Train for ``config.steps`` steps (resuming a run in ``config.out``); return the checkpoint dir.
 
+    Adam is TF1's (:class:`isl.optimizer.Adam`); BN statistics update as the network defines.
+
     ``network_factory(model_config, seed)`` replaces :func:`isl.model.build_model` (for custom or
     stand-in networks with the same call contract: ``net(x, training)`` -> logits
     [B, h, w, heads, classes], ``trainable_variables``).
@@ -235,16 +238,16 @@ def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None)
             seed=config.seed,
             extra={"strategy": config.strategy, "replicas": replicas},
         )
-    tf.keras.utils.set_random_seed(config.seed)
+    from cellsight_shared.cli import seed_everything
+
+    seed_everything(config.seed)
+    tf.random.set_seed(config.seed)
     factory = network_factory or _default_network
     model_config = config.model
 
     with strategy.scope():
         net = factory(model_config, config.seed)
-        optimizer = tf.keras.optimizers.Adam(
-            learning_rate=config.learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8
-        )
-        optimizer.build(net.trainable_variables)
+        optimizer = Adam(net.trainable_variables, learning_rate=config.learning_rate)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     checkpoint = tf.train.Checkpoint(model=net, optimizer=optimizer, step=step)
     checkpoint_dir = config.out / CHECKPOINT_DIR
@@ -290,7 +293,7 @@ def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None)
     dataset = strategy.distribute_datasets_from_function(
         _make_dataset_fn(wells, layout, config, start_step)
     )
-    train_step = _make_train_step(strategy, net, optimizer, layout.num_input_heads)
+    train_step = _make_train_step(strategy, net, optimizer, layout.num_input_heads, step)
     _loop(config, strategy, train_step, iter(dataset), step, manager, layout, chief)
     if chief:
         from isl.figures import plot_loss_curve
@@ -300,7 +303,11 @@ def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None)
 
 
 def _make_train_step(
-    strategy: tf.distribute.Strategy, net: Any, optimizer: Any, num_input_heads: int
+    strategy: tf.distribute.Strategy,
+    net: Any,
+    optimizer: Adam,
+    num_input_heads: int,
+    step: tf.Variable,
 ) -> Callable[[Any], tuple[tf.Tensor, tf.Tensor]]:
     def replica_step(inputs: tf.Tensor, bins: tf.Tensor, weights: tf.Tensor):
         context = tf.distribute.get_replica_context()
@@ -313,11 +320,13 @@ def _make_train_step(
             loss = combine_head_losses(per_head, num_input_heads)
         variables = net.trainable_variables
         gradients = tape.gradient(loss, variables)
-        # Keras optimizers sum gradients over replicas themselves (the replica losses add up).
-        optimizer.apply(gradients, variables)
+        if context.num_replicas_in_sync > 1:  # replica losses add up, so their gradients do
+            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+        optimizer.apply(gradients, variables, step + 1)
         return loss, per_head
 
-    @tf.function
+    # No autograph: the network is plain Python over tensors, and conversion costs trace time.
+    @tf.function(autograph=False)
     def train_step(iterator: Any) -> tuple[tf.Tensor, tf.Tensor]:
         inputs, bins, weights = next(iterator)
         loss, per_head = strategy.run(replica_step, args=(inputs, bins, weights))
@@ -355,7 +364,7 @@ def _loop(
             if not np.isfinite(loss_value):
                 raise FloatingPointError(f"loss became {loss_value} at step {current}")
             bar.update(1)
-            if current % config.log_every == 0 or current == config.steps or current == start + 1:
+            if current % config.log_every == 0 or current in (1, config.steps):
                 head_values = per_head.numpy()
                 in_loss = float(head_values[:n_in].mean()) if n_in else 0.0
                 t_loss = float(head_values[n_in:].mean()) if len(heads) > n_in else 0.0

@@ -144,7 +144,5 @@ class ModelConfig(FrozenModel):
             (s for s in range(size - 1, max(0, size - search), -1) if self.is_valid_input_size(s, axis)),
             None,
         )
-        above = next(
-            (s for s in range(size + 1, size + search) if self.is_valid_input_size(s, axis)), None
-        )
+        above = next((s for s in range(size + 1, size + search) if self.is_valid_input_size(s, axis)), None)
         return [s for s in (below, above) if s is not None]

@@ -33,8 +33,10 @@ class AddMask(gp.BatchFilter):
         self.enable_autoskip()
 
     def prepare(self, request: gp.BatchRequest) -> gp.BatchRequest:
-        # Nothing upstream is needed; ask for an empty request of the reference.
-        return gp.BatchRequest()
+        # The values are constant, but sources need a non-empty request: ask for the reference.
+        deps = gp.BatchRequest()
+        deps[self.reference] = gp.ArraySpec(roi=request[self.target].roi)
+        return deps
 
     def process(self, batch: gp.Batch, request: gp.BatchRequest) -> gp.Batch:
         spec = self.spec[self.target].copy()

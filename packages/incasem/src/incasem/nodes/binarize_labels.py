@@ -32,7 +32,7 @@ class BinarizeLabels(gp.BatchFilter):
 
     def prepare(self, request: gp.BatchRequest) -> gp.BatchRequest:
         deps = gp.BatchRequest()
-        deps[self.source] = request[self.target].copy()
+        deps[self.source] = gp.ArraySpec(roi=request[self.target].roi)
         return deps
 
     def process(self, batch: gp.Batch, request: gp.BatchRequest) -> gp.Batch:

@@ -38,7 +38,7 @@ class MergeLabels(gp.BatchFilter):
     def prepare(self, request: gp.BatchRequest) -> gp.BatchRequest:
         deps = gp.BatchRequest()
         for key in self.labels:
-            deps[key] = request[self.target].copy()
+            deps[key] = gp.ArraySpec(roi=request[self.target].roi)
         return deps
 
     def process(self, batch: gp.Batch, request: gp.BatchRequest) -> gp.Batch:

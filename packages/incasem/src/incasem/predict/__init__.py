@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -77,9 +78,7 @@ class PredictionPlan:
         return {
             "checkpoint_sha256": self.checkpoint_sha256,
             "model": self.model.model_dump(mode="json"),
-            "entries": [
-                e.model_dump(mode="json", exclude={"group", "out_store"}) for e in self.entries
-            ],
+            "entries": [e.model_dump(mode="json", exclude={"group", "out_store"}) for e in self.entries],
         }
 
     def jobs(self) -> list[WorkerJob]:
@@ -123,9 +122,7 @@ def _zarr_box(store: Path, dataset: str) -> tuple[tuple[int, int, int], tuple[in
 
     array = open_zarr(store, dataset)
     if array.ndim != 3:
-        raise DataError(
-            f"{store / dataset} has {array.ndim} axes; prediction needs a 3-D (z, y, x) dataset"
-        )
+        raise DataError(f"{store / dataset} has {array.ndim} axes; prediction needs a 3-D (z, y, x) dataset")
     offset_nm, resolution = zarr_geometry(store, dataset)
     z, y, x = (round(o / r) for o, r in zip(offset_nm, resolution, strict=True))
     sz, sy, sx = (int(s) for s in array.shape)
@@ -149,12 +146,12 @@ def plan_prediction(config: PredictConfig) -> PredictionPlan:
     Raises ConfigError/CheckpointError/DataError naming the problem and the fix.
     """
     from cellsight_shared.download import sha256sum
-
     from incasem.checkpoint import build_model_from_checkpoint
 
     published = get_model(config.model_id) if config.model_id is not None else None
     checkpoint_path = _find_checkpoint(config, published)
-    arch = published.model if published is not None and config.checkpoint is None else None
+    # a published id fixes the architecture: a checkpoint of another network is an error
+    arch = published.model if published is not None else None
     network, checkpoint = build_model_from_checkpoint(checkpoint_path, config=arch)
     model = network.config
     del network
@@ -172,18 +169,12 @@ def plan_prediction(config: PredictConfig) -> PredictionPlan:
     output_block = model.output_shape(config.input_shape)
     context = model.context(config.input_shape)
     min_shape = (1, 1, 1) if config.pad_context else config.input_shape
-    data = load_data_config(
-        config.data, data_dir=config.data_dir, context=0, min_shape=min_shape
-    )
+    data = load_data_config(config.data, data_dir=config.data_dir, context=0, min_shape=min_shape)
     if published is not None:
         _check_voxel_size(data, published.voxel_size, f"model {published.id}")
     else:
         _check_voxel_size(data, meta.get("voxel_size"), f"checkpoint {checkpoint_path}")
-    names = (
-        published.classes
-        if published is not None
-        else tuple(meta.get("classes") or ())
-    )
+    names = published.classes if published is not None else tuple(meta.get("classes") or ())
     if len(names) != model.num_classes:
         names = tuple(f"class_{c}" for c in range(model.num_classes))
     chunk_shape = (
@@ -198,9 +189,7 @@ def plan_prediction(config: PredictConfig) -> PredictionPlan:
         store = resolve_file(item, data_dir=data_dir, json_path=json_path)
         raw_offset, raw_shape = _zarr_box(store, item.raw)
         mask_offset = _zarr_box(store, item.mask)[0] if item.mask else None
-        out_offset, out_shape = output_region(
-            item.offset, item.shape, context, pad=config.pad_context
-        )
+        out_offset, out_shape = output_region(item.offset, item.shape, context, pad=config.pad_context)
         if min(out_shape) < 1:
             raise ConfigError(
                 f"{config.data}, entry {name!r}, field 'shape': the ROI {item.shape} leaves nothing "
@@ -210,7 +199,7 @@ def plan_prediction(config: PredictConfig) -> PredictionPlan:
         entries.append(
             EntryPlan(
                 name=name,
-                raw_store=str(store),
+                raw_store=str(store.resolve()),
                 raw_dataset=item.raw,
                 raw_offset=raw_offset,
                 raw_shape=raw_shape,
@@ -225,7 +214,8 @@ def plan_prediction(config: PredictConfig) -> PredictionPlan:
                 context=context,
                 pad_context=config.pad_context,
                 voxel_size=data.voxel_size,
-                out_store=str(Path(config.out) if config.out is not None else store),
+                # absolute, so plan.json and worker settings hold wherever they are read
+                out_store=str((Path(config.out).expanduser() if config.out is not None else store).resolve()),
                 group="",
                 chunk_shape=chunk_shape,
                 class_names=tuple(names),
@@ -259,7 +249,6 @@ def _with_groups(plan: PredictionPlan, number: int) -> None:
 def _create_outputs(plan: PredictionPlan, number: int) -> None:
     from cellsight_shared.io import create_zarr, write_json
     from cellsight_shared.provenance import write_run_info
-
     from incasem.config.base import write_config
 
     for entry in plan.entries:
@@ -400,6 +389,7 @@ def predict(config: PredictConfig, *, mongo_url: str | None = None) -> Path:
                     max_retries=config.max_retries,
                     timeout=config.block_timeout,
                     worker_command=config.worker_command,
+                    progress=sys.stderr.isatty(),
                 )
             finally:
                 if config.workers == 0:

@@ -46,19 +46,27 @@ class BlockRunResult:
 
 
 def _is_finished(markers_dir: str, block: Any) -> bool:
-    """daisy check function: the block's marker exists."""
+    """Daisy check function: the block's marker exists."""
     return os.path.exists(os.path.join(markers_dir, marker_name(block.write_roi.begin)))
 
 
 def _process(job: WorkerJob, block: Any) -> None:
-    # imported here so the scheduler process does not need torch for the check function
+    """Serial mode: predict one block in this process."""
+    # imported here so the scheduler process needs no torch unless it predicts itself
     from incasem.predict.worker import process_block
 
     process_block(job, block)
 
 
+def _worker(job: WorkerJob) -> None:
+    """Worker-process mode: daisy runs this in each worker; it loops over blocks itself."""
+    from incasem.predict.worker import run_worker
+
+    run_worker(job)
+
+
 def _command_worker(command: list[str], settings: str, *, context: Any) -> None:
-    """daisy spawn function that starts one worker with ``command`` (e.g. an ``srun`` prefix)."""
+    """Daisy spawn function that starts one worker with ``command`` (e.g. an ``srun`` prefix)."""
     env = dict(os.environ)
     env["DAISY_CONTEXT"] = context.to_env()
     argv = [*command, sys.executable, "-m", "incasem.predict.worker", settings]
@@ -108,8 +116,10 @@ def run_entry(
         settings = entry.run_dir / f"worker_{entry.name}.json"
         settings.write_text(job.model_dump_json(indent=2), encoding="utf-8")
         process: Any = functools.partial(_command_worker, list(worker_command), str(settings))
-    else:
+    elif workers == 0:
         process = functools.partial(_process, job)
+    else:
+        process = functools.partial(_worker, job)
     task_id = f"incasem_{Path(entry.out_store).stem}_{entry.group.replace('/', '_')}_{entry.name}"
     previous_log_dir = daisy_logging.get_log_basedir()
     daisy_logging.set_log_basedir(log_dir)

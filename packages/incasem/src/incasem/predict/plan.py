@@ -174,15 +174,12 @@ def block_begins(entry: EntryPlan) -> Iterator[Triple]:
         range(o, o + s, b)
         for o, s, b in zip(entry.output_offset, entry.output_shape, entry.output_block, strict=True)
     ]
-    for z, y, x in product(*ranges):
-        yield (z, y, x)
+    yield from product(*ranges)  # type: ignore[misc]  # tuples of 3 ints
 
 
 def num_blocks(entry: EntryPlan) -> int:
     """How many output blocks tile the predicted region."""
-    return math.prod(
-        -(-s // b) for s, b in zip(entry.output_shape, entry.output_block, strict=True)
-    )
+    return math.prod(-(-s // b) for s, b in zip(entry.output_shape, entry.output_block, strict=True))
 
 
 def block_window(entry: EntryPlan, write_begin: Sequence[int]) -> tuple[Triple, Triple, Triple]:

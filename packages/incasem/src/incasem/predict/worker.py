@@ -25,7 +25,7 @@ import torch
 from incasem.errors import CheckpointError, DataError
 from incasem.predict.plan import EntryPlan, WorkerJob, block_window, marker_name
 
-__all__ = ["BlockPredictor", "main", "normalize_raw", "process_block"]
+__all__ = ["BlockPredictor", "main", "normalize_raw", "process_block", "run_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +68,7 @@ def _open(store: str, dataset: str, mode: str = "r") -> Any:
 
 def _damaged_chunk(array: Any, slices: Sequence[slice]) -> str:
     """Name the first chunk file within ``slices`` that cannot be decoded (for error messages)."""
-    ranges = [
-        range(s.start // c, -(-s.stop // c)) for s, c in zip(slices, array.chunks, strict=True)
-    ]
+    ranges = [range(s.start // c, -(-s.stop // c)) for s, c in zip(slices, array.chunks, strict=True)]
     for index in product(*ranges):
         sel = tuple(
             slice(i * c, min((i + 1) * c, n))
@@ -164,9 +162,7 @@ class BlockPredictor:
         probs = self.probabilities(normalized)
         # the network's output starts `context` voxels into the read window
         out_begin = [r + c for r, c in zip(read_begin, entry.context, strict=True)]
-        crop = tuple(
-            slice(b - o, e - o) for b, e, o in zip(begin, end, out_begin, strict=True)
-        )
+        crop = tuple(slice(b - o, e - o) for b, e, o in zip(begin, end, out_begin, strict=True))
         probs = probs[(slice(None), *crop)]
         segmentation = np.argmax(probs, axis=0).astype(np.uint32)
         if entry.mask_dataset is not None:
@@ -179,9 +175,7 @@ class BlockPredictor:
                 fill=0,
             )
             segmentation *= (mask != 0).astype(np.uint32)
-        target = tuple(
-            slice(b - o, e - o) for b, e, o in zip(begin, end, entry.output_offset, strict=True)
-        )
+        target = tuple(slice(b - o, e - o) for b, e, o in zip(begin, end, entry.output_offset, strict=True))
         group = Path(entry.out_store) / entry.group
         for c in range(entry.num_classes):
             _open(str(group), f"prob_maps/class_{c}", mode="r+")[target] = probs[c]
@@ -195,9 +189,7 @@ def _inside_mask(entry: EntryPlan, read_begin: Sequence[int]) -> np.ndarray | No
     lo = [max(0, o - r) for o, r in zip(entry.raw_offset, read_begin, strict=True)]
     hi = [
         min(i, o + s - r)
-        for i, o, s, r in zip(
-            entry.input_shape, entry.raw_offset, entry.raw_shape, read_begin, strict=True
-        )
+        for i, o, s, r in zip(entry.input_shape, entry.raw_offset, entry.raw_shape, read_begin, strict=True)
     ]
     if all(a == 0 for a in lo) and all(b == i for b, i in zip(hi, entry.input_shape, strict=True)):
         return None
@@ -208,7 +200,7 @@ def _inside_mask(entry: EntryPlan, read_begin: Sequence[int]) -> np.ndarray | No
 
 
 def predictor_for(job: WorkerJob) -> BlockPredictor:
-    """This process's predictor for ``job``'s checkpoint and device (loaded once)."""
+    """The predictor of this process for ``job``'s checkpoint and device (loaded once)."""
     key = (job.checkpoint, job.device)
     if key not in _PREDICTORS:
         _PREDICTORS[key] = BlockPredictor(job)
@@ -221,8 +213,33 @@ def clear_predictors() -> None:
 
 
 def process_block(job: WorkerJob, block: Any) -> None:
-    """daisy process function: predict the block whose write ROI begins at ``block.write_roi``."""
+    """Daisy process function: predict the block whose write ROI begins at ``block.write_roi``."""
     predictor_for(job).predict_block(job.entry, tuple(block.write_roi.begin))
+
+
+def run_worker(job: WorkerJob) -> None:
+    """Worker loop: take blocks from the daisy scheduler in ``$DAISY_CONTEXT`` until none are left.
+
+    A block that fails with an :class:`~incasem.errors.IncasemError` (bad data, a damaged
+    chunk) is reported failed to daisy, which retries it up to ``max_retries`` times, and the
+    worker carries on with the next block: restarting a process (and reloading torch and the
+    network) would not help with a damaged chunk. Any other exception ends the worker.
+    """
+    import daisy
+
+    from incasem.errors import IncasemError
+
+    if job.threads is None:
+        torch.set_num_threads(1)
+    client = daisy.Client()
+    while True:
+        try:
+            with client.acquire_block() as block:
+                if block is None:
+                    return
+                process_block(job, block)
+        except IncasemError as err:
+            logger.error("block failed: %s", err)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -231,21 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     Connects to the daisy scheduler named in ``$DAISY_CONTEXT`` and predicts blocks until the
     scheduler has none left.
     """
-    import daisy
-
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
         print("usage: python -m incasem.predict.worker SETTINGS.json", file=sys.stderr)
         return 2
-    job = WorkerJob.model_validate_json(Path(args[0]).read_text(encoding="utf-8"))
-    if job.threads is None:
-        torch.set_num_threads(1)
-    client = daisy.Client()
-    while True:
-        with client.acquire_block() as block:
-            if block is None:
-                break
-            process_block(job, block)
+    run_worker(WorkerJob.model_validate_json(Path(args[0]).read_text(encoding="utf-8")))
     return 0
 
 

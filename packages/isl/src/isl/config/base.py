@@ -47,7 +47,12 @@ def load_config(
         return cls.model_validate(data)
     except ValidationError as err:
         source = f"{path}" if path is not None else "the command line"
-        raise ConfigError(f"invalid {cls.__name__} in {source}:\n{err}") from err
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg']}"
+            + (f" (got {item['input']!r})" if item["type"] != "missing" else "")
+            for item in err.errors()
+        )
+        raise ConfigError(f"invalid {cls.__name__} in {source}: {problems}") from err
 
 
 def save_config(config: BaseModel, directory: Path, *, name: str = "config.json") -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from isl.config.base import IslConfigModel
 from isl.config.data import DataConfig
@@ -46,5 +46,13 @@ class PredictConfig(IslConfigModel):
     """Network shape for a TF1 checkpoint (default: the published one); isl runs store their own."""
     data: DataConfig | None = None
     """Data settings for a TF1 checkpoint; isl runs store their own."""
-    tile_size: int | None = Field(default=None, ge=1)
-    """Output tile side for fully convolutional inference (memory knob; None = automatic)."""
+    tile_size: int | None = Field(default=None, ge=250)
+    """Input tile side of the fully convolutional inference, 250 + 16k (the memory knob; None =
+    the inference default)."""
+
+    @field_validator("tile_size")
+    @classmethod
+    def _tile_on_grid(cls, value: int | None) -> int | None:
+        if value is not None and (value - 250) % 16:
+            raise ValueError(f"tile_size must be 250 + 16k (e.g. 506), got {value}")
+        return value

@@ -30,7 +30,7 @@ BN_MOMENTUM = 0.999
 
 
 def glorot_uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """slim's default ``xavier_initializer`` (uniform), fans counted over the receptive field."""
+    """Slim's default ``xavier_initializer`` (uniform), fans counted over the receptive field."""
     receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
     fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
     limit = np.sqrt(6.0 / (fan_in + fan_out))
@@ -67,9 +67,7 @@ class BatchNorm(NamedModule):
         self.scope = scope
         self.beta = _variable(np.zeros(depth, np.float32), f"{scope}/beta")
         self.gamma = _variable(np.ones(depth, np.float32), f"{scope}/gamma")
-        self.moving_mean = _variable(
-            np.zeros(depth, np.float32), f"{scope}/moving_mean", trainable=False
-        )
+        self.moving_mean = _variable(np.zeros(depth, np.float32), f"{scope}/moving_mean", trainable=False)
         self.moving_variance = _variable(
             np.ones(depth, np.float32), f"{scope}/moving_variance", trainable=False
         )
@@ -80,33 +78,35 @@ class BatchNorm(NamedModule):
             yield f"{self.scope}/{leaf}", getattr(self, leaf)
 
     def __call__(self, x: tf.Tensor, *, training: bool) -> tf.Tensor:
-        """Normalise ``x`` (channels last); in training use and update the batch statistics."""
+        """Normalise ``x`` [B, H, W, C]; in training use and update the batch statistics.
+
+        The fused kernel is what slim used: one op, and in training it returns the moving averages
+        already updated with the Bessel-corrected batch variance, as TF1 did.
+        """
         if not training:
-            return tf.nn.batch_normalization(
-                x, self.moving_mean, self.moving_variance, self.beta, self.gamma, BN_EPSILON
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                x,
+                self.gamma,
+                self.beta,
+                self.moving_mean,
+                self.moving_variance,
+                epsilon=BN_EPSILON,
+                is_training=False,
             )
-        mean, variance = batch_moments(x)
-        update_moving_statistics(self, mean, variance, x)
-        return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, BN_EPSILON)
-
-
-def batch_moments(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Mean and (biased) variance over every axis but the last."""
-    axes = list(range(len(x.shape) - 1))
-    return tf.nn.moments(x, axes=axes)
-
-
-def update_moving_statistics(
-    bn: BatchNorm, mean: tf.Tensor, variance: tf.Tensor, x: tf.Tensor
-) -> None:
-    """Exponential moving averages with decay 0.999, as slim's (fused) batch norm updates them.
-
-    The fused kernel TF1 used feeds the Bessel-corrected variance into the moving average.
-    """
-    count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
-    unbiased = variance * count / tf.maximum(count - 1.0, 1.0)
-    bn.moving_mean.assign_sub((bn.moving_mean - mean) * (1.0 - BN_MOMENTUM))
-    bn.moving_variance.assign_sub((bn.moving_variance - unbiased) * (1.0 - BN_MOMENTUM))
+            return y
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x,
+            self.gamma,
+            self.beta,
+            self.moving_mean,
+            self.moving_variance,
+            epsilon=BN_EPSILON,
+            is_training=True,
+            exponential_avg_factor=1.0 - BN_MOMENTUM,
+        )
+        self.moving_mean.assign(mean)
+        self.moving_variance.assign(variance)
+        return y
 
 
 class ResidualV2Conv(NamedModule):
@@ -141,9 +141,7 @@ class ResidualV2Conv(NamedModule):
             shape = (kernel, kernel, 2 * in_depth, depth)
             self.weights_name = f"{scope}/Conv/weights"
         self.weights = _variable(glorot_uniform(rng, shape), self.weights_name)
-        self.biases = (
-            _variable(np.zeros(depth, np.float32), f"{scope}/Conv/biases") if bias else None
-        )
+        self.biases = _variable(np.zeros(depth, np.float32), f"{scope}/Conv/biases") if bias else None
 
     def named_variables(self) -> Iterator[tuple[str, tf.Variable]]:
         """Yield the BN variables, then the weights, then the biases (if any)."""
@@ -159,9 +157,7 @@ class ResidualV2Conv(NamedModule):
         k, s = self.kernel, self.stride
         if self.deconv:
             shape = tf.shape(act)
-            out_shape = tf.stack(
-                [shape[0], (shape[1] - 1) * s + k, (shape[2] - 1) * s + k, self.out_depth]
-            )
+            out_shape = tf.stack([shape[0], (shape[1] - 1) * s + k, (shape[2] - 1) * s + k, self.out_depth])
             y = tf.nn.conv2d_transpose(act, self.weights, out_shape, strides=s, padding="VALID")
         else:
             y = tf.nn.conv2d(act, self.weights, strides=s, padding="VALID")

@@ -8,15 +8,7 @@ import tensorflow as tf
 from isl.config.model import ModelConfig
 from isl.errors import DataError
 from isl.model import plan as _plan
-from isl.model.layers import (
-    BN_EPSILON,
-    Minception,
-    Projection,
-    ResidualV2Conv,
-    batch_moments,
-    crop_border,
-    update_moving_statistics,
-)
+from isl.model.layers import Minception, Projection, ResidualV2Conv, crop_border
 
 __all__ = ["IslNetwork", "build_model"]
 
@@ -34,6 +26,9 @@ class IslNetwork(tf.Module):
     network at every offset that is a multiple of 16 (inference mode only: BN in training mode
     uses the statistics of the whole input).
     """
+
+    # Compiled functions cached by isl.inference are not part of the network's state.
+    _TF_MODULE_IGNORED_PROPERTIES = tf.Module._TF_MODULE_IGNORED_PROPERTIES | {"_isl_functions"}
 
     def __init__(self, config: ModelConfig, *, seed: int = 0) -> None:
         super().__init__(name="isl_network")
@@ -135,29 +130,12 @@ class IslNetwork(tf.Module):
         return h
 
     def heads(self, embedding: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """All heads at once: embedding [..., C] -> logits [..., num_heads, num_classes].
+        """All heads: embedding [B, h, w, C] -> logits [B, h, w, num_heads, num_classes].
 
-        Each head is its own rv2 unit (BN -> [ReLU, tanh] -> 1x1 conv + bias); evaluating them as
-        one batched matrix product is the same arithmetic as 35 separate 1x1 convolutions.
+        Each head is its own rv2 unit (BN -> [ReLU, tanh] -> 1x1 conv + bias) on the shared
+        embedding; the heads are stacked on a new second-to-last axis in ``head_names`` order.
         """
-        units = self.head_units
-        beta = tf.stack([u.bn.beta for u in units])
-        gamma = tf.stack([u.bn.gamma for u in units])
-        if training:
-            mean, variance = batch_moments(embedding)
-            for unit in units:
-                update_moving_statistics(unit.bn, mean, variance, embedding)
-        else:
-            mean = tf.stack([u.bn.moving_mean for u in units])
-            variance = tf.stack([u.bn.moving_variance for u in units])
-        normed = tf.nn.batch_normalization(
-            embedding[..., tf.newaxis, :], mean, variance, beta, gamma, BN_EPSILON
-        )
-        act = tf.concat([tf.nn.relu(normed), tf.nn.tanh(normed)], axis=-1)
-        depth = 2 * self.plan.embedding_depth
-        weights = tf.stack([tf.reshape(u.weights, [depth, -1]) for u in units])
-        biases = tf.stack([u.biases for u in units])
-        return tf.einsum("...hc,hck->...hk", act, weights) + biases
+        return tf.stack([unit(embedding, training=training) for unit in self.head_units], axis=-2)
 
     def __call__(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Inputs [B, H, W, D] -> logits [B, H - 242, W - 242, num_heads, num_classes]."""

@@ -26,6 +26,7 @@ __all__ = [
     "TowerPlan",
     "count_macs",
     "count_parameters",
+    "head_macs_per_pixel",
     "input_size",
     "network_plan",
     "next_even",
@@ -194,9 +195,7 @@ def network_plan(config: ModelConfig) -> NetworkPlan:
             size, depth = spec.out_size, spec.out_depth
         lower: list[ModuleSpec] = []
         for r in range(_LOWER_MODULES[s]):
-            spec = builder.conv(
-                f"lower_scale_{s}_recursion_{r}", "in_scale", size, depth, level, size - 2
-            )
+            spec = builder.conv(f"lower_scale_{s}_recursion_{r}", "in_scale", size, depth, level, size - 2)
             lower.append(spec)
             size, depth = spec.out_size, spec.out_depth
         up: list[ModuleSpec] = []
@@ -212,9 +211,7 @@ def network_plan(config: ModelConfig) -> NetworkPlan:
             size, depth = spec.out_size, spec.out_depth
         if size != _MERGE_SIZE or level != 0:  # pragma: no cover - guards the geometry rules
             raise AssertionError(f"tower {s} ends at {size} px, level {level}; expected 36, 0")
-        towers.append(
-            TowerPlan(s, crop, TOWER_MARGINS[s], tuple(down), tuple(lower), tuple(up))
-        )
+        towers.append(TowerPlan(s, crop, TOWER_MARGINS[s], tuple(down), tuple(lower), tuple(up)))
     size, depth = _MERGE_SIZE, sum(t.out_depth for t in towers)
     upper = []
     for r in range(_UPPER_MODULES):
@@ -255,9 +252,7 @@ def _rv2_shapes(
 def module_variable_shapes(spec: ModuleSpec) -> dict[str, tuple[int, ...]]:
     """TF1 variable names and shapes of one Minception module."""
     deconv = spec.kind == "up"
-    shapes = _rv2_shapes(
-        f"{spec.name}/expand_rv2", spec.in_depth, spec.kernel, spec.expansion, deconv=deconv
-    )
+    shapes = _rv2_shapes(f"{spec.name}/expand_rv2", spec.in_depth, spec.kernel, spec.expansion, deconv=deconv)
     # The strided and in-scale expansions append a max-pool of their input to the conv output.
     reduce_in = spec.expansion if deconv else spec.expansion + spec.in_depth
     shapes.update(_rv2_shapes(f"{spec.name}/reduce_rv2", reduce_in, 1, spec.reduction))
@@ -279,9 +274,7 @@ def variable_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     for spec in plan.modules:
         shapes.update(module_variable_shapes(spec))
     for name in plan.head_names:
-        shapes.update(
-            _rv2_shapes(head_scope(name), plan.embedding_depth, 1, plan.num_classes, bias=True)
-        )
+        shapes.update(_rv2_shapes(head_scope(name), plan.embedding_depth, 1, plan.num_classes, bias=True))
     return shapes
 
 
@@ -316,11 +309,12 @@ def _side(spec_size: int, level: int, extra: int) -> int:
     return spec_size + extra // (2**level)
 
 
-def count_macs(config: ModelConfig, input_shape: tuple[int, int] = (250, 250)) -> int:
+def count_macs(config: ModelConfig, input_shape: tuple[int, int] = (250, 250), *, heads: bool = True) -> int:
     """Multiply-accumulates of one forward pass on an input of ``input_shape`` (250 + 16k each).
 
-    Counts the convolutions, transposed convolutions and heads; BN, activations, pools and adds
-    are a few percent on top. Used by the benchmark to state the theoretical speed-up.
+    Counts the convolutions, transposed convolutions and (with ``heads``) the heads; BN,
+    activations, pools and adds are a few percent on top. 4.08 G for the paper network on one
+    250-px patch. Used by the benchmark to state the theoretical speed-up.
     """
     plan = network_plan(config)
     extra = [s - PATCH_SIZE for s in input_shape]
@@ -336,6 +330,14 @@ def count_macs(config: ModelConfig, input_shape: tuple[int, int] = (250, 250)) -
         else:
             macs += out_area * spec.kernel**2 * 2 * spec.in_depth * spec.expansion
             macs += out_area * 2 * (spec.expansion + spec.in_depth) * spec.reduction
+    if not heads:
+        return macs
     out_area = math.prod(s - 2 * MARGIN for s in input_shape)
     macs += out_area * len(plan.head_names) * 2 * plan.embedding_depth * plan.num_classes
     return macs
+
+
+def head_macs_per_pixel(config: ModelConfig) -> int:
+    """Multiply-accumulates of all heads for one output pixel (1.15 M for the paper network)."""
+    plan = network_plan(config)
+    return len(plan.head_names) * 2 * plan.embedding_depth * plan.num_classes

@@ -1,0 +1,234 @@
+"""Benchmark of whole-image inference: tiled vs the original's patchwise path, and peak memory.
+
+Speed: both paths predict the same synthetic stack with the same network; their outputs must agree
+(they are the same computation, reordered) and their rates are reported in output megapixels per
+second, after a warm-up run so that tracing is not timed. Memory: a child process predicts a crop
+(1500x1500 in the full run) with the paper-size network and reports its peak resident memory, so
+the figure holds everything a user's process would hold (TensorFlow, the stack, the outputs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from isl.config.base import IslConfigModel, load_config
+from isl.config.model import ModelConfig
+from isl.errors import IslError
+
+__all__ = ["BenchConfig", "run_bench", "run_benchmark"]
+
+logger = logging.getLogger(__name__)
+
+#: Largest allowed difference between tiled and patchwise probabilities (float32 rounding).
+IDENTICAL_ATOL = 1e-4
+_QUICK_SPEED_SIZE = 250 + 8 * 7  # 8x8 blocks = 64 patches with the paper network
+_FULL_SPEED_SIZE = 250 + 8 * 31  # 32x32 blocks = 1024 patches
+_QUICK_MEMORY_SIZE = 250 + 16 * 8
+_FULL_MEMORY_SIZE = 1500
+
+
+class BenchConfig(IslConfigModel):
+    """Settings of ``isl bench``; the defaults are the quick run (about 3 minutes on 2 cores)."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    """The network to time (default: the paper's, 9.27 M parameters)."""
+    speed_image_size: int | None = Field(default=None, ge=250)
+    """Side of the stack both paths predict (default 306 quick, 498 full)."""
+    memory_image_size: int | None = Field(default=None, ge=250)
+    """Side of the crop whose prediction's peak memory is measured (default 378 quick, 1500 full)."""
+    measure_memory: bool = True
+    """Run the peak-memory child process."""
+    tile_size: int = Field(default=250 + 16 * 16, ge=250)
+    """Tile side of the fully convolutional path (250 + 16k)."""
+    batch_size: int = Field(default=16, ge=1)
+    """Patches per forward pass of the patchwise path (the original used 256)."""
+    seed: int = 0
+    """Seeds the network weights and the synthetic stack."""
+
+
+def _synthetic_stack(config: ModelConfig, size: int, seed: int) -> np.ndarray:
+    """Random transmitted-light planes with all-ones presence masks, [size, size, depth]."""
+    rng = np.random.default_rng(seed)
+    stack = rng.random((size, size, config.input_depth), dtype=np.float32)
+    stack[..., 1::2] = 1.0  # odd planes are the presence masks
+    return stack
+
+
+def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def _speed(config: BenchConfig, size: int) -> dict[str, Any]:
+    from isl.inference import naive_patchwise, predict_image, tiled_macs
+    from isl.model import build_model, count_macs
+
+    net = build_model(config.model, seed=config.seed)
+    stack = _synthetic_stack(config.model, size, config.seed)
+    options = {"show_progress": False}
+    # Warm-up runs trace the compiled functions; only the second runs are timed.
+    tiled = predict_image(net, stack, tile_size=config.tile_size, **options)
+    tiled, tiled_s = _timed(predict_image, net, stack, tile_size=config.tile_size, **options)
+    naive_patchwise(net, stack[:250, :250], batch_size=config.batch_size, **options)
+    naive, naive_s = _timed(naive_patchwise, net, stack, batch_size=config.batch_size, **options)
+    diff = float(np.max(np.abs(tiled - naive)))
+    if diff > IDENTICAL_ATOL:
+        raise IslError(
+            f"tiled and patchwise predictions differ by {diff:.3g} (> {IDENTICAL_ATOL}); "
+            "the tiled path no longer reproduces the original stitching"
+        )
+    rows, cols = tiled.shape[:2]
+    megapixels = rows * cols / 1e6
+    blocks = (rows // 8) * (cols // 8)
+    naive_macs = count_macs(config.model) * blocks
+    tiled_ops = tiled_macs(config.model, size, size, tile_size=config.tile_size)
+    return {
+        "image_size": [size, size],
+        "output_size": [rows, cols],
+        "patches": blocks,
+        "tile_size": config.tile_size,
+        "batch_size": config.batch_size,
+        "tiled_seconds": round(tiled_s, 3),
+        "naive_seconds": round(naive_s, 3),
+        "tiled_megapixels_per_second": megapixels / tiled_s,
+        "naive_megapixels_per_second": megapixels / naive_s,
+        "speedup": naive_s / tiled_s,
+        "max_abs_difference": diff,
+        "identical": diff <= IDENTICAL_ATOL,
+        "naive_gmacs": naive_macs / 1e9,
+        "tiled_gmacs": tiled_ops / 1e9,
+        "theoretical_speedup": naive_macs / tiled_ops,
+    }
+
+
+def _memory_probe(request: dict[str, Any]) -> dict[str, Any]:
+    """Run in a child process: predict statistics for a crop, report peak RSS (Linux VmHWM)."""
+    from isl.inference import predict_statistics
+    from isl.model import build_model
+
+    model = ModelConfig.model_validate(request["model"])
+    net = build_model(model, seed=request["seed"])
+    stack = _synthetic_stack(model, request["size"], request["seed"])
+    rss_before = _rss_kib("VmRSS")
+    stats, seconds = _timed(
+        predict_statistics, net, stack, tile_size=request["tile_size"], show_progress=False
+    )
+    return {
+        "image_size": [request["size"], request["size"]],
+        "output_size": list(stats["median"].shape[:2]),
+        "heads": int(stats["median"].shape[2]),
+        "seconds": round(seconds, 3),
+        "rss_before_predict_bytes": rss_before * 1024,
+        "peak_rss_bytes": _rss_kib("VmHWM") * 1024,
+        "stack_bytes": int(stack.nbytes),
+        "statistics_bytes": int(sum(v.nbytes for v in stats.values())),
+    }
+
+
+def _rss_kib(field: str) -> int:
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    import resource  # not Linux: the peak is all getrusage knows
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+_CHILD = (
+    "import json, sys\n"
+    "from isl.bench import _memory_probe\n"
+    "print(json.dumps(_memory_probe(json.loads(sys.argv[1]))))\n"
+)
+
+
+def _memory(config: BenchConfig, size: int) -> dict[str, Any]:
+    request = {
+        "model": config.model.model_dump(mode="json"),
+        "size": size,
+        "tile_size": config.tile_size,
+        "seed": config.seed,
+    }
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, json.dumps(request)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise IslError(f"the memory benchmark process failed:\n{proc.stderr[-2000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["peak_rss_gib"] = result["peak_rss_bytes"] / 2**30
+    result["under_4_gib"] = result["peak_rss_bytes"] < 4 * 2**30
+    return result
+
+
+def run_benchmark(out_dir: Path, *, quick: bool = True, config: BenchConfig | None = None) -> dict[str, Any]:
+    """Time tiled vs patchwise inference and measure peak memory; write ``out_dir/bench.json``.
+
+    ``quick`` uses a 306-px stack for speed and a 378-px crop for memory (the full run: 498 and
+    1500 px); sizes set in ``config`` win. Raises if the two paths' outputs differ.
+    """
+    from cellsight_shared.io import write_json
+    from isl import __version__
+
+    config = config or BenchConfig()
+    speed_size = config.speed_image_size or (_QUICK_SPEED_SIZE if quick else _FULL_SPEED_SIZE)
+    memory_size = config.memory_image_size or (_QUICK_MEMORY_SIZE if quick else _FULL_MEMORY_SIZE)
+    logger.info("timing tiled vs patchwise inference on a %d px stack", speed_size)
+    speed = _speed(config, speed_size)
+    result: dict[str, Any] = {
+        "package": "isl",
+        "version": __version__,
+        "mode": "quick" if quick else "full",
+        "note": (
+            "quick run: smaller images than the full run (isl bench --full: 498 px for speed, "
+            "1500x1500 for memory)"
+            if quick
+            else "full run"
+        ),
+        "model": config.model.model_dump(mode="json"),
+        "parameters": _parameters(config.model),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+        },
+        "speed": speed,
+        "targets": {"speedup_at_least": 50.0, "peak_memory_below_gib": 4.0},
+    }
+    if config.measure_memory:
+        logger.info("measuring peak memory predicting a %d px crop", memory_size)
+        result["memory"] = _memory(config, memory_size)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "bench.json", result, overwrite=True)
+    return result
+
+
+def _parameters(model: ModelConfig) -> int:
+    from isl.model import count_parameters
+
+    return count_parameters(model)
+
+
+def run_bench(config_path: Path | None, *, out: Path, full: bool = False) -> Path:
+    """``isl bench``: read the optional TOML config, run the benchmark, return the JSON's path."""
+    config = load_config(BenchConfig, config_path)
+    run_benchmark(out, quick=not full, config=config)
+    return Path(out) / "bench.json"

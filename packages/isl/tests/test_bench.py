@@ -1,0 +1,62 @@
+"""The inference benchmark runs and records its figures (no timing asserts: speed lives here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from isl.bench import BenchConfig, run_bench, run_benchmark
+from isl.config.model import ModelConfig
+
+TINY = ModelConfig(
+    num_z_values=2, target_channels=("DAPI_CONFOCAL",), base_depth=24, projection_depth=4
+)
+SPEED_KEYS = {
+    "image_size", "output_size", "patches", "tile_size", "batch_size", "tiled_seconds",
+    "naive_seconds", "tiled_megapixels_per_second", "naive_megapixels_per_second", "speedup",
+    "max_abs_difference", "identical", "naive_gmacs", "tiled_gmacs", "theoretical_speedup",
+}  # fmt: skip
+MEMORY_KEYS = {
+    "image_size", "output_size", "heads", "seconds", "rss_before_predict_bytes",
+    "peak_rss_bytes", "stack_bytes", "statistics_bytes", "peak_rss_gib", "under_4_gib",
+}  # fmt: skip
+
+
+def test_benchmark_writes_json_with_identical_outputs(tmp_path: Path) -> None:
+    """A tiny run times both paths on a 274-px stack, finds them identical, writes bench.json."""
+    config = BenchConfig(
+        model=TINY, speed_image_size=274, tile_size=266, batch_size=4, measure_memory=False
+    )
+
+    result = run_benchmark(tmp_path, config=config)
+
+    written = json.loads((tmp_path / "bench.json").read_text())
+    assert written == json.loads(json.dumps(result))
+    speed = written["speed"]
+    assert set(speed) == SPEED_KEYS
+    assert speed["identical"] is True and speed["max_abs_difference"] < 1e-5
+    assert speed["output_size"] == [32, 32] and speed["patches"] == 16
+    assert speed["tiled_seconds"] > 0 and speed["naive_seconds"] > 0
+    assert written["mode"] == "quick" and "quick run" in written["note"]
+    assert written["parameters"] == 137_508
+    assert "memory" not in written
+
+
+@pytest.mark.slow
+def test_memory_probe_reports_peak_rss_from_a_child_process(tmp_path: Path) -> None:
+    """The memory part runs in a fresh process and reports its peak resident memory."""
+    config_path = tmp_path / "bench.toml"
+    config_path.write_text(
+        "speed_image_size = 258\nmemory_image_size = 266\ntile_size = 266\nbatch_size = 4\n"
+        "[model]\nnum_z_values = 2\ntarget_channels = ['DAPI_CONFOCAL']\nbase_depth = 24\n"
+        "projection_depth = 4\n"
+    )
+
+    path = run_bench(config_path, out=tmp_path / "out")
+
+    memory = json.loads(path.read_text())["memory"]
+    assert set(memory) == MEMORY_KEYS
+    assert memory["output_size"] == [24, 24] and memory["heads"] == 3
+    assert memory["peak_rss_bytes"] >= memory["rss_before_predict_bytes"] > memory["stack_bytes"]

@@ -1,0 +1,178 @@
+"""Whole-image inference: tiled passes reproduce the original's stride-8 patch stitching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from isl.config.model import ModelConfig
+from isl.errors import DataError
+from isl.inference import (
+    STATISTICS,
+    distribution_statistics,
+    naive_patchwise,
+    original_input_crop,
+    output_region,
+    predict_image,
+    predict_statistics,
+    tiled_macs,
+)
+from isl.model import build_model, count_macs
+
+TINY = ModelConfig(
+    num_z_values=2, target_channels=("DAPI_CONFOCAL", "MAP2_CONFOCAL"), base_depth=24,
+    projection_depth=4,
+)  # fmt: skip
+#: 6 x 5 output blocks: odd and even block counts, several tiles per phase with tile 282.
+HEIGHT, WIDTH = 250 + 8 * 5, 250 + 8 * 4
+TILE = 250 + 16
+
+
+@pytest.fixture(scope="module")
+def net():  # noqa: ANN201
+    """A tiny network with random BN statistics, so that every layer matters."""
+    network = build_model(TINY, seed=3)
+    rng = np.random.default_rng(0)
+    for name, variable in network.variables_by_name.items():
+        if name.endswith("moving_variance"):
+            variable.assign(rng.uniform(0.5, 2.0, variable.shape).astype(np.float32))
+        elif name.endswith(("moving_mean", "beta")):
+            variable.assign(rng.normal(0.0, 0.3, variable.shape).astype(np.float32))
+    return network
+
+
+@pytest.fixture(scope="module")
+def stack() -> np.ndarray:
+    """A random 290x282 stack in the network's interleaved layout."""
+    return np.random.default_rng(1).random((HEIGHT, WIDTH, TINY.input_depth), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def naive(net, stack: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """The reference: one 250-px patch per 8x8 block at stride 8."""
+    return naive_patchwise(net, stack, batch_size=8)
+
+
+def test_tiled_prediction_equals_naive_patchwise(net, stack, naive) -> None:  # noqa: ANN001
+    """Four phase-shifted tiled passes give the stitched patch outputs within 1e-5."""
+    tiled = predict_image(net, stack, tile_size=TILE)
+
+    assert tiled.shape == (48, 40, TINY.num_heads, 256) == naive.shape
+    np.testing.assert_allclose(tiled.sum(axis=-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(tiled, naive, atol=1e-5, rtol=0)
+    assert naive.std(axis=(0, 1)).mean() > 1e-3  # the output is not constant
+
+
+def test_tiled_statistics_equal_statistics_of_naive_probabilities(net, stack, naive) -> None:  # noqa: ANN001
+    """The in-graph statistics agree with the numpy definition on the reference output."""
+    heads = ["MAXPROJECT/MAP2_CONFOCAL", "0.0/TRANSMISSION"]
+    order = [TINY.head_names.index(h) for h in heads]
+
+    stats = predict_statistics(net, stack, tile_size=TILE, heads=heads)
+
+    reference = distribution_statistics(naive[:, :, order])
+    assert set(stats) == set(STATISTICS)
+    for name in STATISTICS:
+        assert stats[name].shape == (48, 40, 2)
+        np.testing.assert_allclose(stats[name], reference[name], atol=2e-5, err_msg=name)
+
+
+def test_one_pass_mode_differs_only_on_odd_blocks(net, stack, naive) -> None:  # noqa: ANN001
+    """exact=False keeps the blocks aligned with the 16-px grid exact and changes the others."""
+    fast = predict_image(net, stack, tile_size=TILE, exact=False)
+
+    even = np.zeros(48, bool)
+    even[np.arange(48) // 8 % 2 == 0] = True
+    cols = np.arange(40) // 8 % 2 == 0
+    np.testing.assert_allclose(fast[np.ix_(even, cols)], naive[np.ix_(even, cols)], atol=1e-5)
+    assert np.abs(fast[~even] - naive[~even]).max() > 1e-4
+
+
+def test_reflect_padding_predicts_the_whole_image(net, stack, naive) -> None:  # noqa: ANN001
+    """With reflect_pad every pixel gets a prediction; where the unpadded run predicts (the
+    interior, 121 px in), both agree: the padding keeps the patch grid."""
+    image = stack[:258, :258]  # 2 x 2 blocks without padding: naive[:16, :16]
+
+    padded = predict_image(net, image, reflect_pad=True)
+
+    assert padded.shape == (258, 258, TINY.num_heads, 256)
+    np.testing.assert_allclose(padded[121 : 121 + 16, 121 : 121 + 16], naive[:16, :16], atol=1e-5)
+    np.testing.assert_allclose(padded.sum(axis=-1), 1.0, atol=1e-5)
+
+
+def test_bad_stacks_are_refused(net) -> None:  # noqa: ANN001
+    """Wrong depth, images smaller than a patch and bad tile sizes fail before any work."""
+    with pytest.raises(DataError, match="interleaved"):
+        predict_image(net, np.zeros((300, 300, 3), np.float32))
+    with pytest.raises(DataError, match="reflect_pad"):
+        predict_image(net, np.zeros((200, 300, TINY.input_depth), np.float32))
+    with pytest.raises(DataError, match="250 \\+ 16k"):
+        predict_image(net, np.zeros((300, 300, TINY.input_depth), np.float32), tile_size=300)
+    with pytest.raises(DataError, match="unknown head"):
+        predict_image(net, np.zeros((250, 250, TINY.input_depth), np.float32), heads=["X"])
+
+
+def test_output_region_and_original_crop() -> None:
+    """Output starts at (121, 121) and covers whole 8-px blocks; the original's 128-px runs."""
+    assert output_region(290, 282) == (121, 121, 48, 40)
+    assert output_region(290, 282, reflect_pad=True) == (0, 0, 290, 282)
+    assert original_input_crop(2000, 2000, stitch_crop_size=1500) == (1152 + 242, 1152 + 242)
+    assert original_input_crop(1024, 1024, stitch_crop_size=1024) == (768 + 242, 768 + 242)
+    with pytest.raises(DataError):
+        original_input_crop(300, 300)
+
+
+def test_tiled_path_needs_far_fewer_operations_than_patches() -> None:
+    """The paper network on a 1500-px crop: about 4x fewer multiply-accumulates than patches.
+
+    Tower 4's 16-px grid forces four passes of the trunk, and most of the trunk's arithmetic
+    (the upper stack) runs at full resolution, so the saving is bounded near 5x.
+    """
+    config = ModelConfig()
+    patches = ((1500 - 250) // 8 + 1) ** 2
+    ratio = count_macs(config) * patches / tiled_macs(config, 1500, 1500)
+    assert 3.5 < ratio < 5.5
+
+
+def test_distribution_statistics_golden_values() -> None:
+    """The original's four-class golden test (values 0, 1/3, 2/3, 1), ported as numbers."""
+    probs = np.array(
+        [[0, 1, 0, 0], [0.25, 0.25, 0.25, 0.25], [0, 0.5, 0, 0.5], [0.1, 0.2, 0.2, 0.5]]
+    )
+    expected = {
+        "mode": [1 / 3, 0, 1 / 3, 1],
+        "median": [1 / 3, 1 / 3, 1 / 3, 2 / 3],
+        "mean": [1 / 3, 0.5, 2 / 3, 0.7],
+        "std": [0, 0.372678, 1 / 3, 0.348010],
+        "probability_nonzero": [1, 0.75, 1, 0.9],
+        "entropy": [0, 1, 0.5, 0.880482],
+    }
+
+    stats = distribution_statistics(probs)
+
+    for name, values in expected.items():
+        np.testing.assert_allclose(stats[name], values, atol=1e-5, err_msg=name)
+
+
+def test_distribution_statistics_match_a_direct_reference() -> None:
+    """256-bin distributions: each statistic equals its definition computed pixel by pixel."""
+    rng = np.random.default_rng(2)
+    logits = rng.normal(0, 3, (5, 4, 256))
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    values = np.linspace(0, 1, 256)
+
+    stats = distribution_statistics(probs)
+
+    for i, j in np.ndindex(5, 4):
+        p = probs[i, j]
+        mean = sum(pk * v for pk, v in zip(p, values, strict=True))
+        cdf = np.cumsum(p)
+        assert stats["mode"][i, j] == pytest.approx(int(np.argmax(p)) / 255)
+        assert stats["median"][i, j] == pytest.approx(int((cdf < 0.5).sum()) / 255)
+        assert stats["mean"][i, j] == pytest.approx(mean, abs=1e-6)
+        var = sum(pk * (v - mean) ** 2 for pk, v in zip(p, values, strict=True))
+        assert stats["std"][i, j] == pytest.approx(np.sqrt(var), abs=1e-6)
+        entropy = -sum(pk * np.log(pk + 1e-7) for pk in p) / np.log(256)
+        assert stats["entropy"][i, j] == pytest.approx(entropy, abs=1e-6)
+    with pytest.raises(DataError, match="sum to 1"):
+        distribution_statistics(probs * 2)

@@ -1,0 +1,174 @@
+"""Training: it learns, it resumes exactly, it distributes, it refuses bad runs up front."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from cellsight_shared.testing import require_test_data  # noqa: E402
+from conftest import SMALL_TARGETS, make_tiny_network  # noqa: E402
+
+from isl.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
+from isl.errors import ConfigError, DataError  # noqa: E402
+from isl.train import LOSS_LOG, train  # noqa: E402
+
+# Two logical CPUs for the MirroredStrategy test; only possible before TF's runtime starts.
+try:
+    _cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+    TWO_CPUS = True
+except RuntimeError:  # another test module already started the runtime
+    TWO_CPUS = len(tf.config.list_logical_devices("CPU")) >= 2
+
+
+def _config(wells: list[Path], out: Path, **overrides: object) -> TrainConfig:
+    settings: dict[str, object] = dict(
+        wells=wells,
+        out=out,
+        model=ModelConfig(num_z_values=5, target_channels=SMALL_TARGETS, base_depth=24),
+        data=DataConfig(
+            input_channels=("PHASE_CONTRAST",),
+            derived_channels={},
+            patch_size=24,
+            crop_size=48,
+            patch_stride=24,
+            crops_per_visit=2,
+        ),
+        steps=30,
+        batch_size=8,
+        learning_rate=3e-3,
+        checkpoint_every=10,
+        log_every=5,
+        seed=0,
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def _losses(run: Path) -> dict[int, float]:
+    with (run / LOSS_LOG).open(newline="") as handle:
+        return {int(r["step"]): float(r["loss"]) for r in csv.DictReader(handle)}
+
+
+def _weights(run: Path, config: TrainConfig) -> list[np.ndarray]:
+    net = make_tiny_network(config.model)
+    tf.train.Checkpoint(model=net).restore(tf.train.latest_checkpoint(str(run / "checkpoints"))).expect_partial()
+    return [v.numpy() for v in net.trainable_variables]
+
+
+def test_training_lowers_the_loss_and_writes_its_run_folder(
+    synthetic_wells: list[Path], tmp_path: Path
+) -> None:
+    """30 steps of the stand-in network cut the loss; config, provenance, logs and curve exist."""
+    config = _config(synthetic_wells, tmp_path / "run")
+    checkpoints = train(config, network_factory=make_tiny_network)
+    losses = _losses(config.out)
+    assert losses[1] > 0.95  # about a uniform predictor at the start
+    assert losses[30] < 0.85 * losses[1]
+    assert tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-30")
+    for name in ("config.json", "run_info.json", "loss_curve.png"):
+        assert (config.out / name).is_file(), name
+    assert list((config.out / "logs").glob("events.out.tfevents.*"))
+    assert TrainConfig.model_validate_json((config.out / "config.json").read_text()) == config
+
+
+def test_resumed_run_matches_an_uninterrupted_one(synthetic_wells: list[Path], tmp_path: Path) -> None:
+    """Stopping at step 10 and resuming to 20 gives the weights and losses of one 20-step run."""
+    tf.config.experimental.enable_op_determinism()
+    straight = _config(synthetic_wells, tmp_path / "straight", steps=20)
+    train(straight, network_factory=make_tiny_network)
+    first = _config(synthetic_wells, tmp_path / "resumed", steps=10)
+    train(first, network_factory=make_tiny_network)
+    resumed = _config(synthetic_wells, tmp_path / "resumed", steps=20)
+    train(resumed, network_factory=make_tiny_network)
+
+    for a, b in zip(_weights(straight.out, straight), _weights(resumed.out, resumed), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    expected, got = _losses(straight.out), _losses(resumed.out)
+    assert sorted(got) == sorted(expected) == [1, 5, 10, 15, 20]
+    for step in (15, 20):
+        assert got[step] == pytest.approx(expected[step], rel=1e-5)
+
+
+@pytest.mark.skipif(not TWO_CPUS, reason="could not create two logical CPU devices")
+def test_mirrored_strategy_on_two_devices_matches_one_device(
+    synthetic_wells: list[Path], tmp_path: Path
+) -> None:
+    """The global batch split over two replicas gives the single-device loss and weights."""
+    single = _config(synthetic_wells, tmp_path / "single", steps=6, checkpoint_every=6, log_every=1)
+    train(single, network_factory=make_tiny_network)
+    mirrored = _config(
+        synthetic_wells, tmp_path / "mirrored", steps=6, checkpoint_every=6, log_every=1,
+        strategy="mirrored",
+    )  # fmt: skip
+    train(mirrored, network_factory=make_tiny_network)
+    info = (mirrored.out / "run_info.json").read_text()
+    assert '"replicas": 2' in info
+    for step, loss in _losses(single.out).items():
+        assert _losses(mirrored.out)[step] == pytest.approx(loss, rel=1e-4)
+    for a, b in zip(_weights(single.out, single), _weights(mirrored.out, mirrored), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.skipif(not TWO_CPUS, reason="could not create two logical CPU devices")
+def test_batch_must_split_evenly_over_replicas(synthetic_wells: list[Path], tmp_path: Path) -> None:
+    """A batch of 7 on two replicas is a ConfigError before anything is written."""
+    config = _config(synthetic_wells, tmp_path / "run", batch_size=7, strategy="mirrored")
+    with pytest.raises(ConfigError, match="multiple of the 2 replicas"):
+        train(config, network_factory=make_tiny_network)
+    assert not config.out.exists()
+
+
+def test_foreign_or_different_run_directory_is_refused(synthetic_wells: list[Path], tmp_path: Path) -> None:
+    """A non-empty non-run folder, or a run with another model, is not overwritten."""
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not an isl run directory"):
+        train(_config(synthetic_wells, foreign), network_factory=make_tiny_network)
+
+    run = tmp_path / "run"
+    train(_config(synthetic_wells, run, steps=2), network_factory=make_tiny_network)
+    other = ModelConfig(num_z_values=3, target_channels=SMALL_TARGETS, base_depth=24)
+    with pytest.raises(ConfigError, match="different 'model'"):
+        train(_config(synthetic_wells, run, model=other), network_factory=make_tiny_network)
+
+
+def test_wells_smaller_than_the_crop_are_refused(synthetic_wells: list[Path], tmp_path: Path) -> None:
+    """128-px wells cannot give 520-px crops: DataError naming the well, nothing created."""
+    data = DataConfig(input_channels=("PHASE_CONTRAST",), derived_channels={})
+    config = _config(synthetic_wells, tmp_path / "run", data=data)
+    with pytest.raises(DataError, match="smaller than the 520x520"):
+        train(config, network_factory=make_tiny_network)
+    assert not config.out.exists()
+
+
+def test_few_steps_on_the_real_sample_lower_the_loss(tmp_path: Path) -> None:
+    """The real network (small width) on the real Condition B well: the loss falls in 8 steps."""
+    well = require_test_data("isl", "condition_b_sample")
+    config = TrainConfig(
+        wells=(well,),
+        out=tmp_path / "run",
+        model=ModelConfig(
+            num_z_values=13,
+            target_channels=("DAPI_CONFOCAL", "NFH_CONFOCAL", "MAP2_CONFOCAL", "NEURITE_CONFOCAL"),
+            base_depth=24,
+            projection_depth=4,
+        ),
+        data=DataConfig(patch_size=282, crop_size=564, patch_stride=282, crops_per_visit=1),
+        steps=8,
+        batch_size=4,
+        learning_rate=3e-3,
+        log_every=1,
+        checkpoint_every=8,
+    )
+    train(config)
+    losses = _losses(config.out)
+    assert losses[8] < losses[1] - 0.05
