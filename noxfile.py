@@ -92,7 +92,7 @@ def slow(session: nox.Session, package: str) -> None:
 @nox.session(python=PYTHON)
 def repo(session: nox.Session) -> None:
     """Cross-package contracts: clean wheel installs, console scripts, import rules, layout."""
-    session.install("pytest>=8", "build>=1", "virtualenv>=20")
+    session.install("pytest>=8", "pydantic>=2", "-e", "shared")
     session.env["CELLSIGHT_TF_PACKAGE"] = TF_PACKAGE
     session.run("pytest", "tests", "--durations=10", "--junitxml=reports/repo.xml", *session.posargs)
 

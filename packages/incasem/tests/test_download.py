@@ -210,3 +210,14 @@ def test_cli_download_writes_checkpoint(bucket, tmp_path, capsys):
     assert code == 0
     assert "model_checkpoint_1847_mito_CF.pt" in capsys.readouterr().out
     assert (tmp_path / "m" / "model_checkpoint_1847_mito_CF.pt").is_file()
+
+
+def test_cli_download_data_with_dataset_filter(bucket, tmp_path, capsys):
+    """`incasem download-data cell_6_example --dataset volumes/labels/er` fetches that array only."""
+    _, url, _ = bucket
+    argv = ["download-data", "cell_6_example", "--out", str(tmp_path), "--base-url", url]
+    assert main([*argv, "--dataset", "volumes/labels/er"]) == 0
+    path = tmp_path / "cell_6_example.zarr"
+    assert str(path) in capsys.readouterr().out
+    assert (path / "volumes/labels/er/.zarray").is_file()
+    assert not (path / "volumes/raw_equalized_0.02").exists()

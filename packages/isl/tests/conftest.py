@@ -23,7 +23,7 @@ def synthetic_wells(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def make_tiny_network(config, seed: int = 0):  # noqa: ANN001, ANN201 - test helper
-    """A two-layer fully convolutional stand-in with the network's call contract (no BN)."""
+    """A 3x3 + 1x1 fully convolutional stand-in with the network's call contract (no BN)."""
     import tensorflow as tf
 
     class TinyNetwork(tf.Module):
@@ -33,16 +33,16 @@ def make_tiny_network(config, seed: int = 0):  # noqa: ANN001, ANN201 - test hel
             depth, hidden = config.input_depth, 8
             self.head_names = tuple(config.head_names)
             self.num_classes = config.num_classes
-            scale1, scale2 = np.sqrt(2.0 / (9 * depth)), np.sqrt(1.0 / (9 * hidden))
+            scale1, scale2 = np.sqrt(2.0 / (9 * depth)), np.sqrt(1.0 / hidden)
             self.w1 = tf.Variable(rng.normal(0, scale1, (3, 3, depth, hidden)).astype(np.float32))
             self.b1 = tf.Variable(np.zeros(hidden, np.float32))
             out = len(self.head_names) * config.num_classes
-            self.w2 = tf.Variable(rng.normal(0, scale2, (3, 3, hidden, out)).astype(np.float32))
+            self.w2 = tf.Variable(rng.normal(0, scale2, (1, 1, hidden, out)).astype(np.float32))
             self.b2 = tf.Variable(np.zeros(out, np.float32))
 
         @staticmethod
         def output_size(size: int) -> int:
-            return size - 4
+            return size - 2
 
         def __call__(self, x, training: bool = False):  # noqa: ANN001, ANN204
             h = tf.nn.relu(tf.nn.conv2d(x, self.w1, 1, "VALID") + self.b1)

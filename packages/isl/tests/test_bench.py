@@ -10,9 +10,7 @@ import pytest
 from isl.bench import BenchConfig, run_bench, run_benchmark
 from isl.config.model import ModelConfig
 
-TINY = ModelConfig(
-    num_z_values=2, target_channels=("DAPI_CONFOCAL",), base_depth=24, projection_depth=4
-)
+TINY = ModelConfig(num_z_values=2, target_channels=("DAPI_CONFOCAL",), base_depth=24, projection_depth=4)
 SPEED_KEYS = {
     "image_size", "output_size", "patches", "tile_size", "batch_size", "tiled_seconds",
     "naive_seconds", "tiled_megapixels_per_second", "naive_megapixels_per_second", "speedup",
@@ -26,9 +24,7 @@ MEMORY_KEYS = {
 
 def test_benchmark_writes_json_with_identical_outputs(tmp_path: Path) -> None:
     """A tiny run times both paths on a 274-px stack, finds them identical, writes bench.json."""
-    config = BenchConfig(
-        model=TINY, speed_image_size=274, tile_size=266, batch_size=4, measure_memory=False
-    )
+    config = BenchConfig(model=TINY, speed_image_size=274, tile_size=266, batch_size=4, measure_memory=False)
 
     result = run_benchmark(tmp_path, config=config)
 

@@ -66,8 +66,10 @@ def patch() -> np.ndarray:
 def test_loading_a_tf1_checkpoint_reproduces_the_forward_pass_bit_for_bit(
     tmp_path: Path, patch: np.ndarray
 ) -> None:
-    """A checkpoint under the original names (plus Adam slots and global_step) loads by name;
-    the loaded net computes exactly what a net with the same weights assigned directly does."""
+    """A TF1 checkpoint (with Adam slots and global_step) loads by name, bit-for-bit.
+
+    The loaded net computes exactly what a net with the same weights assigned directly does.
+    """
     weights = random_weights(TINY, seed=1)
     extras = {
         "global_step": np.array(984658, np.int64),
@@ -120,8 +122,10 @@ def test_checkpoint_that_does_not_fit_raises_and_leaves_the_net_untouched(
 
 
 def test_different_z_count_is_refused_with_a_hint_then_transferred(tmp_path: Path) -> None:
-    """A 2-z checkpoint into a 3-z net: refused (naming num_z_values); with transfer=True the
-    projection and the new 0.5 head keep their initial values, everything else is restored."""
+    """A 2-z checkpoint into a 3-z net is refused with a hint, then loads with transfer=True.
+
+    The projection and the new 0.5 head keep their initial values, everything else is restored.
+    """
     weights = random_weights(TINY, seed=3)
     write_tf1_checkpoint(tmp_path / "model.ckpt-5", weights)
     config = TINY.model_copy(update={"num_z_values": 3})

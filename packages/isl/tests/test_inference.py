@@ -89,8 +89,11 @@ def test_one_pass_mode_differs_only_on_odd_blocks(net, stack, naive) -> None:  #
 
 
 def test_reflect_padding_predicts_the_whole_image(net, stack, naive) -> None:  # noqa: ANN001
-    """With reflect_pad every pixel gets a prediction; where the unpadded run predicts (the
-    interior, 121 px in), both agree: the padding keeps the patch grid."""
+    """With reflect_pad every pixel gets a prediction.
+
+    Where the unpadded run predicts (the interior, 121 px in) both agree: the padding keeps the
+    patch grid.
+    """
     image = stack[:258, :258]  # 2 x 2 blocks without padding: naive[:16, :16]
 
     padded = predict_image(net, image, reflect_pad=True)
@@ -134,11 +137,30 @@ def test_tiled_path_needs_far_fewer_operations_than_patches() -> None:
     assert 3.5 < ratio < 5.5
 
 
+@pytest.mark.parametrize("exact", [True, False])
+def test_tiles_cover_every_output_block(exact: bool) -> None:
+    """For any image length and tile size every output row is written from a valid tile row.
+
+    Exact tiles keep only rows at 16-px steps from their start (the patch results); tiles stay
+    inside the image and have the network's 250 + 16k sizes.
+    """
+    from isl.inference.geometry import axis_segments
+
+    for blocks in range(1, 30):
+        for steps in range(1, 10):
+            covered = np.zeros(8 * blocks, int)
+            for seg in axis_segments(blocks, steps, exact=exact):
+                assert (seg.length - 250) % 16 == 0 and seg.start + seg.length <= 250 + 8 * (blocks - 1)
+                assert np.array_equal(seg.start + seg.keep, seg.dest)
+                if exact:
+                    assert np.all(seg.keep // 8 % 2 == 0)
+                covered[seg.dest] += 1
+            assert covered.min() >= 1, (blocks, steps)
+
+
 def test_distribution_statistics_golden_values() -> None:
     """The original's four-class golden test (values 0, 1/3, 2/3, 1), ported as numbers."""
-    probs = np.array(
-        [[0, 1, 0, 0], [0.25, 0.25, 0.25, 0.25], [0, 0.5, 0, 0.5], [0.1, 0.2, 0.2, 0.5]]
-    )
+    probs = np.array([[0, 1, 0, 0], [0.25, 0.25, 0.25, 0.25], [0, 0.5, 0, 0.5], [0.1, 0.2, 0.2, 0.5]])
     expected = {
         "mode": [1 / 3, 0, 1 / 3, 1],
         "median": [1 / 3, 1 / 3, 1 / 3, 2 / 3],

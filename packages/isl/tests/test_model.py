@@ -264,8 +264,11 @@ def test_rv2_unit_is_bn_relu_tanh_conv_with_pre_bn_max_pool() -> None:
 
 @pytest.mark.parametrize("kind", ["in_scale", "down", "up"])
 def test_minception_residual_paths(kind: str) -> None:
-    """With a zero reduction the module returns its passthrough: crop, crop + 2x2 mean, or
-    nearest-neighbour x2 with a symmetric 1-px pad; depths are zero-padded (conv) or cut (deconv)."""
+    """With a zero reduction a module returns its residual passthrough.
+
+    That is a crop, a crop + 2x2 mean, or nearest-neighbour x2 with a symmetric 1-px pad; depths
+    are zero-padded (conv) or cut (deconv).
+    """
     from isl.model.layers import Minception
     from isl.model.plan import ModuleSpec
 

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 #: Largest allowed difference between tiled and patchwise probabilities (float32 rounding).
 IDENTICAL_ATOL = 1e-4
 _QUICK_SPEED_SIZE = 250 + 8 * 7  # 8x8 blocks = 64 patches with the paper network
-_FULL_SPEED_SIZE = 250 + 8 * 31  # 32x32 blocks = 1024 patches
+_FULL_SPEED_SIZE = 250 + 8 * 15  # 16x16 blocks = 256 patches (the original's infer_size run)
 _QUICK_MEMORY_SIZE = 250 + 16 * 8
 _FULL_MEMORY_SIZE = 1500
 
@@ -44,7 +44,7 @@ class BenchConfig(IslConfigModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     """The network to time (default: the paper's, 9.27 M parameters)."""
     speed_image_size: int | None = Field(default=None, ge=250)
-    """Side of the stack both paths predict (default 306 quick, 498 full)."""
+    """Side of the stack both paths predict (default 306 quick, 370 full)."""
     memory_image_size: int | None = Field(default=None, ge=250)
     """Side of the crop whose prediction's peak memory is measured (default 378 quick, 1500 full)."""
     measure_memory: bool = True
@@ -181,7 +181,7 @@ def _memory(config: BenchConfig, size: int) -> dict[str, Any]:
 def run_benchmark(out_dir: Path, *, quick: bool = True, config: BenchConfig | None = None) -> dict[str, Any]:
     """Time tiled vs patchwise inference and measure peak memory; write ``out_dir/bench.json``.
 
-    ``quick`` uses a 306-px stack for speed and a 378-px crop for memory (the full run: 498 and
+    ``quick`` uses a 306-px stack for speed and a 378-px crop for memory (the full run: 370 and
     1500 px); sizes set in ``config`` win. Raises if the two paths' outputs differ.
     """
     from cellsight_shared.io import write_json
@@ -197,7 +197,7 @@ def run_benchmark(out_dir: Path, *, quick: bool = True, config: BenchConfig | No
         "version": __version__,
         "mode": "quick" if quick else "full",
         "note": (
-            "quick run: smaller images than the full run (isl bench --full: 498 px for speed, "
+            "quick run: smaller images than the full run (isl bench --full: 370 px for speed, "
             "1500x1500 for memory)"
             if quick
             else "full run"

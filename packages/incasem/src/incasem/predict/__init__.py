@@ -22,6 +22,7 @@ from incasem.config.data import DataConfig, load_data_config, resolve_file
 from incasem.config.model import ModelConfig
 from incasem.config.predict import PredictConfig
 from incasem.errors import ConfigError, DataError
+from incasem.predict.outputs import assign_groups, create_outputs, reopen, set_status
 from incasem.predict.plan import (
     EntryPlan,
     WorkerJob,
@@ -30,7 +31,6 @@ from incasem.predict.plan import (
     check_chunk_shape,
     claim_prediction_groups,
     default_chunk_shape,
-    group_path,
     num_blocks,
     output_region,
 )
@@ -47,8 +47,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_PLAN_FILE = "plan.json"
 
 
 class PredictionPlan:
@@ -241,104 +239,6 @@ def plan_prediction(config: PredictConfig) -> PredictionPlan:
     )
 
 
-def _with_groups(plan: PredictionPlan, number: int) -> None:
-    group = group_path(plan.train_id, number)
-    plan.entries = [e.model_copy(update={"group": group}) for e in plan.entries]
-
-
-def _create_outputs(plan: PredictionPlan, number: int) -> None:
-    from cellsight_shared.io import create_zarr, write_json
-    from cellsight_shared.provenance import write_run_info
-    from incasem.config.base import write_config
-
-    for entry in plan.entries:
-        nm_offset = [o * v for o, v in zip(entry.output_offset, entry.voxel_size, strict=True)]
-        common = {
-            "shape": entry.output_shape,
-            "chunks": entry.chunk_shape,
-            "offset": nm_offset,
-            "resolution": entry.voxel_size,
-            "fill_value": 0,
-        }
-        for c in range(entry.num_classes):
-            create_zarr(
-                entry.out_store,
-                f"{entry.group}/prob_maps/class_{c}",
-                dtype="float32",
-                attrs={"class_name": entry.class_names[c]},
-                **common,
-            )
-        create_zarr(entry.out_store, f"{entry.group}/segmentation", dtype="uint32", **common)
-        entry.run_dir.mkdir(parents=True, exist_ok=True)
-        write_config(entry.run_dir, plan.config)
-        write_json(
-            entry.run_dir / _PLAN_FILE,
-            {
-                "number": number,
-                "train_id": plan.train_id,
-                "checkpoint": str(plan.checkpoint),
-                "model_id": plan.published.id if plan.published is not None else None,
-                "fingerprint": plan.fingerprint(),
-                "entries": {e.name: {"store": e.out_store, "group": e.group} for e in plan.entries},
-            },
-        )
-        write_run_info(
-            entry.run_dir,
-            package="incasem",
-            config=plan.config.model_dump(mode="json"),
-            seed=None,
-            extra={"checkpoint_sha256": plan.checkpoint_sha256, "train_id": plan.train_id},
-        )
-        _set_status(entry, "running", number=number, plan=plan)
-
-
-def _set_status(entry: EntryPlan, status: str, **extra: Any) -> None:
-    import zarr
-
-    group = zarr.open_group(str(entry.group_dir), mode="r+")
-    info = dict(group.attrs.get("incasem", {}))
-    info["status"] = status
-    if "plan" in extra:
-        plan: PredictionPlan = extra.pop("plan")
-        info.update(
-            {
-                "checkpoint": str(plan.checkpoint),
-                "checkpoint_sha256": plan.checkpoint_sha256,
-                "model_id": plan.published.id if plan.published is not None else None,
-                "train_id": plan.train_id,
-                "entry": entry.name,
-                "roi_offset": list(entry.roi_offset),
-                "roi_shape": list(entry.roi_shape),
-                "pad_context": entry.pad_context,
-                "classes": list(entry.class_names),
-            }
-        )
-    info.update(extra)
-    group.attrs["incasem"] = info
-
-
-def _reopen(plan: PredictionPlan, number: int) -> None:
-    from cellsight_shared.io import read_json
-
-    _with_groups(plan, number)
-    for entry in plan.entries:
-        record = entry.run_dir / _PLAN_FILE
-        if not record.is_file():
-            raise ConfigError(
-                f"resume = {number}: {entry.group_dir} holds no prediction run to continue "
-                f"({record} is missing); leave resume unset to start a new prediction"
-            )
-        stored = read_json(record).get("fingerprint", {})
-        current = plan.fingerprint()
-        changed = sorted(k for k in current if stored.get(k) != current[k])
-        if changed:
-            raise ConfigError(
-                f"resume = {number}: the run in {entry.group_dir} was made with different "
-                f"{', '.join(changed)}; resuming would mix two predictions. Restore the original "
-                "settings, or leave resume unset to start a new prediction"
-            )
-
-
 def predict(config: PredictConfig, *, mongo_url: str | None = None) -> Path:
     """Predict every region of ``config.data``; return the (first) prediction group's folder.
 
@@ -354,13 +254,13 @@ def predict(config: PredictConfig, *, mongo_url: str | None = None) -> Path:
     plan = plan_prediction(config)
     if config.resume is not None:
         number = config.resume
-        _reopen(plan, number)
+        reopen(plan, number)
     else:
         stores = [Path(e.out_store) for e in plan.entries]
         number = claim_prediction_groups(stores, plan.train_id)
-        _with_groups(plan, number)
+        assign_groups(plan, number)
         try:
-            _create_outputs(plan, number)
+            create_outputs(plan, number)
         except BaseException:
             # the groups were claimed by this run a moment ago and hold nothing else
             for entry in plan.entries:
@@ -400,7 +300,7 @@ def predict(config: PredictConfig, *, mongo_url: str | None = None) -> Path:
             run.log_scalar(f"{job.entry.name}.seconds", seconds)
             if result.processed:
                 run.log_scalar(f"{job.entry.name}.voxels_per_second", voxels / seconds)
-            _set_status(job.entry, "complete")
+            set_status(job.entry, "complete")
         return first.group_dir
 
     return run_experiment(

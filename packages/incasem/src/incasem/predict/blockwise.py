@@ -22,6 +22,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +34,13 @@ __all__ = ["BlockRunResult", "run_entry"]
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
 class BlockRunResult:
-    """What a daisy run did: blocks in total, processed now and skipped as already finished."""
+    """What a daisy run did: blocks in total, predicted now, and skipped as already finished."""
 
-    def __init__(self, total: int, processed: int, skipped: int) -> None:
-        self.total = total
-        self.processed = processed
-        self.skipped = skipped
-
-    def __repr__(self) -> str:
-        return f"BlockRunResult(total={self.total}, processed={self.processed}, skipped={self.skipped})"
+    total: int
+    processed: int
+    skipped: int
 
 
 def _is_finished(markers_dir: str, block: Any) -> bool:

@@ -1,0 +1,83 @@
+"""The ``isl`` command in-process: exit codes 0 (success), 1 (expected error), 2 (usage)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from isl import __version__
+from isl.cli import build_parser, main
+
+
+def _flat(text: str) -> str:
+    """The error paragraph with its line wrapping undone."""
+    return " ".join(text.split())
+
+
+def test_version_and_help_exit_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    """--version prints the package version; --help lists every subcommand."""
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for command in ("train", "predict", "evaluate", "figures", "download", "demo", "bench"):
+        assert command in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["fly"], ["train"], ["demo"], ["predict", "--config"], ["download", "--what", "weights"]],
+)
+def test_usage_errors_exit_two(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Missing subcommand, unknown subcommand or option values are argparse errors (exit 2)."""
+    assert main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_expected_errors_exit_one_with_one_paragraph(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing config, an invalid one and bad data print 'error: ...' without a traceback."""
+    assert main(["train", "--config", str(tmp_path / "nope.toml")]) == 1
+    err = _flat(capsys.readouterr().err)
+    assert err.startswith("error: ") and "does not exist" in err and "Traceback" not in err
+
+    config = tmp_path / "train.toml"
+    config.write_text('wells = ["w"]\nout = "o"\nlearning_rate = -1\n')
+    assert main(["train", "--config", str(config)]) == 1
+    assert "learning_rate" in _flat(capsys.readouterr().err)
+
+    config.write_text(f'predictions = "{tmp_path}"\nout = "{tmp_path / "m"}"\n')
+    assert main(["-q", "evaluate", "--config", str(config)]) == 1
+    assert "no predicted wells" in _flat(capsys.readouterr().err)
+
+
+def test_train_handler_rejects_missing_wells_before_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A well path that does not exist is a DataError (exit 1) and no run folder appears."""
+    config = tmp_path / "train.toml"
+    config.write_text(f'wells = ["{tmp_path / "missing"}"]\nout = "{tmp_path / "run"}"\n')
+    assert main(["-q", "train", "--config", str(config)]) == 1
+    assert "does not exist" in _flat(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_overrides_only_paths_and_seed() -> None:
+    """--out and --seed are the overrides; model settings come from the file."""
+    args = build_parser().parse_args(["train", "--config", "c.toml", "--out", "r", "--seed", "3"])
+    assert str(args.out) == "r" and args.seed == 3
+
+
+def test_help_does_not_import_tensorflow() -> None:
+    """`isl --help` stays fast: neither the CLI nor the configs import TensorFlow."""
+    code = (
+        "import sys; from isl.cli import main; main(['--help']); "
+        "import isl.config, isl.evaluate, isl.figures; "
+        "sys.exit(1 if 'tensorflow' in sys.modules else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
