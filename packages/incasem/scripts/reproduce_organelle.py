@@ -32,7 +32,6 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     from cellsight_shared.io import open_zarr, zarr_geometry
-
     from incasem.config.evaluate import EvaluateConfig
     from incasem.config.predict import PredictConfig
     from incasem.config.tools import MetricMaskConfig
@@ -52,8 +51,16 @@ def main() -> int:
     inwards, outwards = model.metric_mask_voxels
     metric = f"volumes/metric_masks/{model.label}_{inwards}_{outwards}"
     if not (store / metric).exists():
-        metric_mask(MetricMaskConfig(zarr=store, labels=labels, out_dataset=metric,
-                                     inwards=inwards, outwards=outwards, workers=args.workers))
+        metric_mask(
+            MetricMaskConfig(
+                zarr=store,
+                labels=labels,
+                out_dataset=metric,
+                inwards=inwards,
+                outwards=outwards,
+                workers=args.workers,
+            )
+        )
 
     # The labelled region is the label dataset's extent; keep 47 voxels of raw around it.
     voxel = zarr_geometry(store, labels)[1]
@@ -61,26 +68,40 @@ def main() -> int:
     raw_offset = [round(o / v) for o, v in zip(zarr_geometry(store, raw)[0], voxel)]
     raw_shape = open_zarr(store, raw).shape
     begin = [max(lo, r + 47) for lo, r in zip(label_offset, raw_offset)]
-    end = [min(lo + n, r + s - 47) for lo, n, r, s in
-           zip(label_offset, open_zarr(store, labels).shape, raw_offset, raw_shape)]
+    end = [
+        min(lo + n, r + s - 47)
+        for lo, n, r, s in zip(label_offset, open_zarr(store, labels).shape, raw_offset, raw_shape)
+    ]
     entry = {
-        "file": str(store.resolve()), "offset": begin, "shape": [e - b for b, e in zip(begin, end)],
-        "voxel_size": list(voxel), "raw": raw, "mask": "volumes/mask", "metric_masks": [metric],
+        "file": str(store.resolve()),
+        "offset": begin,
+        "shape": [e - b for b, e in zip(begin, end)],
+        "voxel_size": list(voxel),
+        "raw": raw,
+        "mask": "volumes/mask",
+        "metric_masks": [metric],
         "labels": {labels: 1},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     data = args.out / "data.json"
     data.write_text(json.dumps({args.cell: entry}, indent=2))
 
-    group = predict(PredictConfig(
-        data=data, model_id=model.id, models_dir=args.models_dir, out=args.out / "predictions.zarr",
-        pad_context=True, workers=args.workers, device=args.device, resume=args.resume,
-    ))
+    group = predict(
+        PredictConfig(
+            data=data,
+            model_id=model.id,
+            models_dir=args.models_dir,
+            out=args.out / "predictions.zarr",
+            pad_context=True,
+            workers=args.workers,
+            device=args.device,
+            resume=args.resume,
+        )
+    )
     metrics = evaluate(EvaluateConfig(data=data, prediction=group, out=args.out / "evaluation"))
 
     parts = group.parts
-    container, dataset = Path(*parts[: parts.index("volumes")]), "/".join(
-        parts[parts.index("volumes"):])
+    container, dataset = Path(*parts[: parts.index("volumes")]), "/".join(parts[parts.index("volumes") :])
     centre_box = [min(s, 256) for s in entry["shape"]]
     offset = [b + (s - c) // 2 for b, s, c in zip(begin, entry["shape"], centre_box)]
     plot_orthogonal_slices(

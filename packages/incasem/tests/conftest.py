@@ -18,7 +18,6 @@ def em_zarr(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 64^3 synthetic cell (seed 3): raw, mask, labels/<organelle>, metric_masks/mito."""
     from cellsight_shared.io import write_zarr
     from cellsight_shared.synthetic.em import em_volume, write_em_volume_zarr
-
     from incasem.metric_mask import metric_mask_array
 
     em = em_volume(shape=SHAPE, seed=3, n_mito=6, n_er=4)

@@ -15,8 +15,20 @@ def test_version_and_help_exit_0(capsys):
     assert main(["--version"]) == 0
     assert __version__ in capsys.readouterr().out
     assert main(["--help"]) == 0
-    for command in ("convert", "equalize", "metric-mask", "export-tiff", "train", "finetune",
-                    "predict", "evaluate", "download", "download-data", "demo", "bench"):
+    for command in (
+        "convert",
+        "equalize",
+        "metric-mask",
+        "export-tiff",
+        "train",
+        "finetune",
+        "predict",
+        "evaluate",
+        "download",
+        "download-data",
+        "demo",
+        "bench",
+    ):
         assert main([command, "--help"]) == 0
         assert f"incasem {command}" in capsys.readouterr().out
 
@@ -66,7 +78,7 @@ def test_train_with_a_bad_data_json_exits_1(em_zarr, write_data_json, tmp_path, 
     config = tmp_path / "train.toml"
     config.write_text(
         f'data = "{data}"\nout = "{tmp_path / "run"}"\ninput_shape = [36, 36, 36]\n'
-        '[model]\nnum_fmaps = 2\ndownsample_factors = [[2, 2, 2]]\n'
+        "[model]\nnum_fmaps = 2\ndownsample_factors = [[2, 2, 2]]\n"
     )
     assert main(["train", "--config", str(config)]) == 1
     assert "'far'" in capsys.readouterr().err
@@ -78,7 +90,7 @@ def test_train_exits_0_and_prints_the_checkpoint_folder(em_zarr, write_data_json
     config = tmp_path / "train.toml"
     config.write_text(
         f'data = "{data}"\ninput_shape = [36, 36, 36]\niterations = 1\ndevice = "cpu"\n'
-        '[model]\nnum_fmaps = 2\ndownsample_factors = [[2, 2, 2]]\n'
+        "[model]\nnum_fmaps = 2\ndownsample_factors = [[2, 2, 2]]\n"
     )
     assert main(["-q", "train", "--config", str(config), "--out", str(tmp_path / "run")]) == 0
     assert str(tmp_path / "run" / "checkpoints") in capsys.readouterr().out

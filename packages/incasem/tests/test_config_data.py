@@ -102,8 +102,16 @@ def test_training_requires_labels(em_zarr, write_data_json):
 
 def test_data_config_validates_without_files():
     config = DataConfig.model_validate(
-        {"x": {"file": "a.zarr", "offset": [0, 0, 0], "shape": [1, 2, 3], "voxel_size": [4, 4, 4],
-               "raw": "volumes/raw", "labels": {"l/a": 1, "l/b": 2}}}
+        {
+            "x": {
+                "file": "a.zarr",
+                "offset": [0, 0, 0],
+                "shape": [1, 2, 3],
+                "voxel_size": [4, 4, 4],
+                "raw": "volumes/raw",
+                "labels": {"l/a": 1, "l/b": 2},
+            }
+        }
     )
     assert config.num_classes == 3
     assert config.entries["x"].metric_masks == []

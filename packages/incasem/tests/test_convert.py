@@ -23,7 +23,10 @@ def test_sections_sort_by_number_not_by_name(tmp_path):
     for z in (10, 9, 11, 8):
         tifffile.imwrite(folder / f"cell2_s{z}.tif", np.zeros((2, 2), np.uint8))
     assert [p.name for p in list_sections(folder)] == [
-        "cell2_s8.tif", "cell2_s9.tif", "cell2_s10.tif", "cell2_s11.tif",
+        "cell2_s8.tif",
+        "cell2_s9.tif",
+        "cell2_s10.tif",
+        "cell2_s11.tif",
     ]
 
 
@@ -46,8 +49,14 @@ def test_tiff_sequence_round_trips_through_zarr(tmp_path, rng):
 
     volume = rng.integers(0, 256, size=(13, 20, 17), dtype=np.uint8)
     _write_sections(tmp_path / "tifs", volume)
-    config = ConvertConfig(input=tmp_path / "tifs", output=tmp_path / "c.zarr", chunks=(4, 8, 8),
-                           resolution=(4, 4, 4), offset=(40, 0, 8), workers=2)
+    config = ConvertConfig(
+        input=tmp_path / "tifs",
+        output=tmp_path / "c.zarr",
+        chunks=(4, 8, 8),
+        resolution=(4, 4, 4),
+        offset=(40, 0, 8),
+        workers=2,
+    )
     convert(config)
     np.testing.assert_array_equal(read_zarr(tmp_path / "c.zarr", "volumes/raw"), volume)
     assert zarr_geometry(tmp_path / "c.zarr", "volumes/raw") == ((40, 0, 8), (4, 4, 4))
@@ -70,16 +79,14 @@ def test_stack_with_dtype_and_inversion(tmp_path):
 def test_values_that_do_not_fit_the_dtype_are_refused(tmp_path):
     tifffile.imwrite(tmp_path / "stack.tif", np.full((2, 3, 4), 300, np.uint16))
     with pytest.raises(DataError, match="do not fit uint8"):
-        convert(ConvertConfig(input=tmp_path / "stack.tif", output=tmp_path / "c.zarr",
-                              dtype="uint8"))
+        convert(ConvertConfig(input=tmp_path / "stack.tif", output=tmp_path / "c.zarr", dtype="uint8"))
     assert not (tmp_path / "c.zarr").exists()  # nothing half-written
 
 
 def test_unaligned_offset_is_refused(tmp_path):
     tifffile.imwrite(tmp_path / "stack.tif", np.zeros((2, 3, 4), np.uint8))
     with pytest.raises(ConfigError, match="not a multiple of the resolution"):
-        convert(ConvertConfig(input=tmp_path / "stack.tif", output=tmp_path / "c.zarr",
-                              offset=(3, 0, 0)))
+        convert(ConvertConfig(input=tmp_path / "stack.tif", output=tmp_path / "c.zarr", offset=(3, 0, 0)))
 
 
 def test_existing_dataset_is_not_overwritten(tmp_path):
@@ -104,9 +111,11 @@ def test_viewing_conversion_rules():
 
 
 def test_export_tiff_writes_one_folder_per_dataset(em_zarr, tmp_path):
-    folders = export_tiff(ExportTiffConfig(
-        zarr=em_zarr, datasets=["volumes/labels/mito", "volumes/raw"], out=tmp_path / "tiffs"
-    ))
+    folders = export_tiff(
+        ExportTiffConfig(
+            zarr=em_zarr, datasets=["volumes/labels/mito", "volumes/raw"], out=tmp_path / "tiffs"
+        )
+    )
     assert [f.name for f in folders] == ["volumes_labels_mito", "volumes_raw"]
     sections = sorted(folders[0].iterdir())
     assert len(sections) == 64

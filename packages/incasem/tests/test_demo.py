@@ -10,7 +10,7 @@ from incasem.cli import main
 def test_demo_writes_checkpoints_predictions_tables_and_figures(tmp_path, capsys):
     config = tmp_path / "demo.toml"
     config.write_text(
-        "shape = [48, 48, 48]\ninput_shape = [36, 36, 36]\niterations = 2\nworkers = 2\n"
+        "shape = [56, 56, 56]\ninput_shape = [36, 36, 36]\niterations = 2\nworkers = 2\n"
         "[model]\nnum_fmaps = 2\ndownsample_factors = [[2, 2, 2]]\n"
     )
     out = tmp_path / "demo"

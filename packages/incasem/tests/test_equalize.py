@@ -83,9 +83,9 @@ def test_fourteen_bit_scaling_maps_the_uint8_range_onto_0_to_16383():
 
 
 def test_blockwise_equalize_equals_one_global_clahe_away_from_the_border(tmp_path, rng):
-    from cellsight_shared.io import read_zarr, write_zarr
     from scipy import ndimage
 
+    from cellsight_shared.io import read_zarr, write_zarr
     from incasem.config.tools import EqualizeConfig
     from incasem.equalize import equalize
 
@@ -106,15 +106,21 @@ def test_blockwise_equalize_equals_one_global_clahe_away_from_the_border(tmp_pat
 
 def test_blockwise_reference_and_fast_paths_write_the_same(tmp_path, rng):
     from cellsight_shared.io import read_zarr, write_zarr
-
     from incasem.config.tools import EqualizeConfig
     from incasem.equalize import equalize
 
     volume = rng.integers(30, 200, size=(24, 20, 28), dtype=np.uint8)
     write_zarr(tmp_path / "c.zarr", "volumes/raw", volume, offset=(0, 0, 0), resolution=(5, 5, 5))
     for method in ("fast", "reference"):
-        equalize(EqualizeConfig(zarr=tmp_path / "c.zarr", out_dataset=f"eq/{method}",
-                                kernel_size=8, block_size=8, method=method))
+        equalize(
+            EqualizeConfig(
+                zarr=tmp_path / "c.zarr",
+                out_dataset=f"eq/{method}",
+                kernel_size=8,
+                block_size=8,
+                method=method,
+            )
+        )
     np.testing.assert_array_equal(
         read_zarr(tmp_path / "c.zarr", "eq/fast"), read_zarr(tmp_path / "c.zarr", "eq/reference")
     )
@@ -122,7 +128,6 @@ def test_blockwise_reference_and_fast_paths_write_the_same(tmp_path, rng):
 
 def test_equalize_refuses_to_overwrite_and_names_the_flag(tmp_path, rng):
     from cellsight_shared.io import write_zarr
-
     from incasem.config.tools import EqualizeConfig
     from incasem.equalize import equalize
     from incasem.errors import DataError

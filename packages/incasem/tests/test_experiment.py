@@ -53,14 +53,21 @@ def test_failures_propagate_and_mark_the_run_failed(tmp_path):
 
 
 def test_mongo_observer_records_runs_and_metrics_via_mongomock(tmp_path):
-    mongomock = pytest.importorskip("mongomock")
+    import mongomock
     import mongomock.gridfs
     import pymongo
 
     mongomock.gridfs.enable_gridfs_integration()
     with mongomock.patch(servers=(("localhost", 27017),)):
-        run_experiment("demo", _Config(), _main, run_dir=tmp_path, observer="none",
-                       mongo_url="mongodb://localhost:27017", mongo_db="incasem_trainings")
+        run_experiment(
+            "demo",
+            _Config(),
+            _main,
+            run_dir=tmp_path,
+            observer="none",
+            mongo_url="mongodb://localhost:27017",
+            mongo_db="incasem_trainings",
+        )
         db = pymongo.MongoClient("mongodb://localhost:27017")["incasem_trainings"]
         run = db.runs.find_one()
         assert run["status"] == "COMPLETED"
@@ -72,8 +79,15 @@ def test_mongo_observer_records_runs_and_metrics_via_mongomock(tmp_path):
 def test_unreachable_mongo_is_an_error_without_the_password(tmp_path):
     start = time.monotonic()
     with pytest.raises(IncasemError) as info:
-        run_experiment("demo", _Config(), _main, run_dir=tmp_path, observer="none",
-                       mongo_url="mongodb://alice:hunter2@127.0.0.1:9/", mongo_timeout_ms=300)
+        run_experiment(
+            "demo",
+            _Config(),
+            _main,
+            run_dir=tmp_path,
+            observer="none",
+            mongo_url="mongodb://alice:hunter2@127.0.0.1:9/",
+            mongo_timeout_ms=300,
+        )
     assert "hunter2" not in str(info.value)
     assert "alice:***@127.0.0.1:9" in str(info.value)
     assert time.monotonic() - start < 30

@@ -45,14 +45,20 @@ def test_blockwise_metric_mask_equals_the_whole_volume_and_counts(em_zarr, tmp_p
     import shutil
 
     from cellsight_shared.io import read_zarr
-
     from incasem.config.tools import MetricMaskConfig
     from incasem.metric_mask import metric_mask
 
     store = tmp_path / "cell.zarr"
     shutil.copytree(em_zarr, store)
-    config = MetricMaskConfig(zarr=store, labels="volumes/labels/mito", inwards=2, outwards=3,
-                              out_dataset="volumes/metric_masks/mito_2_3", block_size=24, workers=2)
+    config = MetricMaskConfig(
+        zarr=store,
+        labels="volumes/labels/mito",
+        inwards=2,
+        outwards=3,
+        out_dataset="volumes/metric_masks/mito_2_3",
+        block_size=24,
+        workers=2,
+    )
     counts = metric_mask(config)
     written = read_zarr(store, config.output_dataset)
     labels = read_zarr(store, "volumes/labels/mito")

@@ -29,8 +29,8 @@ def test_merge_labels_multiplies_by_class_id_and_drops_overlaps():
     first[0, :2] = 255
     second = np.zeros((4, 4, 4), np.uint8)
     second[0, 1:3] = 1
-    pipeline = (_source(a, first), _source(b, second)) + gp.MergeProvider() + MergeLabels(
-        {a: 1, b: 2}, merged
+    pipeline = (
+        (_source(a, first), _source(b, second)) + gp.MergeProvider() + MergeLabels({a: 1, b: 2}, merged)
     )
     with gp.build(pipeline):
         batch = pipeline.request_batch(_request((4, 4, 4), merged))
@@ -44,9 +44,7 @@ def test_merge_masks_is_a_logical_and():
     first = np.ones((2, 2, 2), np.uint8) * 255
     second = np.zeros((2, 2, 2), np.uint8)
     second[1] = 7
-    pipeline = (_source(a, first), _source(b, second)) + gp.MergeProvider() + MergeMasks(
-        [a, b], merged
-    )
+    pipeline = (_source(a, first), _source(b, second)) + gp.MergeProvider() + MergeMasks([a, b], merged)
     with gp.build(pipeline):
         batch = pipeline.request_batch(_request((2, 2, 2), merged))
     assert batch[merged].data.dtype == np.uint8
@@ -108,3 +106,35 @@ def test_random_location_is_repeatable_for_a_seed():
 def test_random_location_rejects_a_bad_probability():
     with pytest.raises(ValueError, match=r"reject_probability must be in \[0, 1\]"):
         RandomLocation(gp.ArrayKey("NODE_FOREGROUND"), reject_probability=1.5)
+
+
+def test_reject_retries_a_seeded_request_with_new_seeds():
+    from incasem.nodes import Reject
+
+    mask = gp.ArrayKey("NODE_SAMPLE_MASK")
+    data = np.zeros((30, 30, 30), np.uint8)
+    data[:10, :10, :10] = 1  # only ~5 % of random 6^3 blocks are inside the sample
+    pipeline = (
+        _source(mask, data) + gp.RandomLocation() + Reject(mask, min_masked=0.5, reject_probability=1.0)
+    )
+    with gp.build(pipeline):
+        ratios = [
+            pipeline.request_batch(_request((6, 6, 6), mask, seed=seed))[mask].data.mean()
+            for seed in range(5)
+        ]
+    # gunpowder 1.4.4's Reject would re-send the identical seeded request forever here
+    assert min(ratios) > 0.5
+
+
+def test_reject_still_accepts_some_bad_batches():
+    from incasem.nodes import Reject
+
+    mask = gp.ArrayKey("NODE_SAMPLE_MASK2")
+    pipeline = (
+        _source(mask, np.zeros((10, 10, 10), np.uint8))
+        + gp.RandomLocation()
+        + Reject(mask, min_masked=0.5, reject_probability=0.5)
+    )
+    with gp.build(pipeline):
+        batch = pipeline.request_batch(_request((4, 4, 4), mask, seed=1))
+    assert batch[mask].data.mean() == 0.0

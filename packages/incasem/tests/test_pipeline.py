@@ -17,8 +17,7 @@ def _batches(config, seeds):
     pipeline = build_train_pipeline(config, data, keys, json_path=config.data)
     with gp.build(pipeline):
         return keys, [
-            pipeline.request_batch(build_train_request(config, keys, data.voxel_size, seed=s))
-            for s in seeds
+            pipeline.request_batch(build_train_request(config, keys, data.voxel_size, seed=s)) for s in seeds
         ]
 
 
@@ -90,7 +89,8 @@ def test_without_augmentation_the_batch_is_the_zarr_content(em_zarr, write_data_
     # a ROI of exactly one output block leaves RandomLocation a single choice
     path = write_data_json({"a": entry(em_zarr, offset=(20, 21, 22), shape=(18, 18, 18))})
     config = small_train_config(
-        path, tmp_path / "run",
+        path,
+        tmp_path / "run",
         augmentation={"simple": False, "elastic": {"enabled": False}, "intensity": {"enabled": False}},
     )
     keys, (batch,) = _batches(config, [2])
@@ -98,3 +98,9 @@ def test_without_augmentation_the_batch_is_the_zarr_content(em_zarr, write_data_
     labels = read_zarr(em_zarr, "volumes/labels/mito")
     np.testing.assert_array_equal(batch[keys.labels].data, labels[20:38, 21:39, 22:40])
     np.testing.assert_allclose(batch[keys.raw].data, raw[11:47, 12:48, 13:49], atol=1e-6)
+
+
+def test_precache_workers_deliver_the_same_kind_of_batches(config):
+    keys, batches = _batches(config.model_copy(update={"precache_workers": 1, "precache_size": 2}), [1, 2])
+    assert [b[keys.raw].data.shape for b in batches] == [(36, 36, 36)] * 2
+    assert all(b[keys.labels].data.dtype == np.int64 for b in batches)

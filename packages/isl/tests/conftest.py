@@ -11,6 +11,43 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SMALL_TARGETS = ("DAPI_CONFOCAL", "CELLMASK_CONFOCAL", "MAP2_CONFOCAL")
+#: (row, column, rows, columns) of the fake predictions in their wells.
+REGION = (10, 20, 96, 80)
+
+
+def write_fake_prediction(root: Path, well: Path, *, noise: float, seed: int) -> np.ndarray:
+    """An ``isl predict``-style folder whose medians are the truth plus noise; returns the truth.
+
+    DAPI and MAP2 have truth in synthetic wells; DEAD_CONFOCAL is predicted but has none.
+    """
+    from cellsight_shared.io import write_json
+    from isl.data import find_wells, load_well
+    from isl.outputs import PREDICTION_INFO, statistic_filename, write_statistic
+
+    files = find_wells([well])[0]
+    channels = ("DAPI_CONFOCAL", "MAP2_CONFOCAL")
+    images = load_well(files, input_channels=(), target_channels=channels)
+    truth, _ = images.target_images(channels, {}, REGION)
+    folder = root / files.name
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for index, channel in enumerate(channels):
+        predicted = np.clip(truth[..., index] + rng.normal(0, noise, truth.shape[:2]), 0, 1)
+        write_statistic(folder / statistic_filename(channel, "median"), predicted)
+    # A predicted label without ground truth in the well.
+    write_statistic(folder / statistic_filename("DEAD_CONFOCAL", "median"), truth[..., 0])
+    write_json(
+        folder / PREDICTION_INFO,
+        {
+            "well": str(well),
+            "region": list(REGION),
+            "channels": [*channels, "DEAD_CONFOCAL"],
+            "statistics": ["median"],
+            "image_format": "png",
+            "derived_channels": {},
+        },
+    )
+    return truth
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +85,7 @@ def make_tiny_network(config, seed: int = 0):  # noqa: ANN001, ANN201 - test hel
             h = tf.nn.relu(tf.nn.conv2d(x, self.w1, 1, "VALID") + self.b1)
             y = tf.nn.conv2d(h, self.w2, 1, "VALID") + self.b2
             shape = tf.shape(y)
-            return tf.reshape(
-                y, [shape[0], shape[1], shape[2], len(self.head_names), self.num_classes]
-            )
+            return tf.reshape(y, [shape[0], shape[1], shape[2], len(self.head_names), self.num_classes])
 
     return TinyNetwork()
 
@@ -59,3 +94,29 @@ def make_tiny_network(config, seed: int = 0):  # noqa: ANN001, ANN201 - test hel
 def tiny_network_factory():  # noqa: ANN201
     """``network_factory`` for :func:`isl.train.train` that builds the tiny stand-in."""
     return make_tiny_network
+
+
+#: The learning test's demo: 30 steps of the real (narrow) network on nuclei only.
+DEMO_TOML = """
+steps = 30
+channels = ["DAPI_CONFOCAL"]
+train_wells = 3
+test_wells = 1
+image_size = 384
+z_planes = 3
+"""
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``isl demo`` run once per session through the CLI; later tests read its outputs."""
+    from isl.cli import main
+
+    root = tmp_path_factory.mktemp("demo")
+    config = root / "demo.toml"
+    config.write_text(DEMO_TOML)
+    out = root / "run"
+    code = main(["-q", "demo", "--config", str(config), "--out", str(out)])
+    if code != 0:
+        pytest.fail(f"isl demo exited with {code}")
+    return out

@@ -81,3 +81,24 @@ def test_help_does_not_import_tensorflow() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr.decode()[-2000:]
+
+
+def test_demo_command_fills_its_run_folder(demo_run: Path) -> None:
+    """`isl demo --out DIR` (run by the fixture, exit 0) leaves every documented artefact."""
+    expected = [
+        "config.json",
+        "run/config.json",
+        "run/run_info.json",
+        "run/loss.csv",
+        "run/loss_curve.png",
+        "run/checkpoints/checkpoint",
+        "predictions/test_0/prediction.json",
+        "predictions/test_0/target_error_panel.png",
+        "predictions/test_0/input_error_panel.png",
+        "metrics/metrics.csv",
+        "metrics/metrics.md",
+        "metrics/pearson_r.png",
+    ]
+    missing = [name for name in expected if not (demo_run / name).is_file()]
+    assert not missing
+    assert list((demo_run / "run" / "logs").glob("events.out.tfevents.*"))

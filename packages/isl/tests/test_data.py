@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from cellsight_shared.io import write_png
 from cellsight_shared.testing import require_test_data
-
 from isl.config import DataConfig
 from isl.config.model import DEFAULT_TARGET_CHANNELS
 from isl.data import (
@@ -228,9 +228,7 @@ def test_patches_equal_the_transformed_crop_cut_at_their_offset(
     stream = PatchStream([well], layout, crop_size=100, patch_stride=60, crops_per_visit=1, seed=0)
     images = layout.load(well)
     recipe = stream.visit(0)[0]
-    recipe = type(recipe)(
-        well=0, crop=(7, 11, 100), flip=flip, rotations=rotations, offset_in_crop=(60, 0)
-    )
+    recipe = type(recipe)(well=0, crop=(7, 11, 100), flip=flip, rotations=rotations, offset_in_crop=(60, 0))
     network_input, bins, _ = stream.materialize(recipe)
 
     crop_values, crop_masks = images.input_planes(5, ("TRANSMISSION",), (7, 11, 100, 100))
@@ -261,7 +259,7 @@ def test_input_noise_corrupts_pixels_but_not_masks(synthetic_wells: list[Path]) 
 
 
 def test_missing_z_plane_is_reported_before_work(tmp_path: Path) -> None:
-    """z values must be 0..N-1: a gap names the directory and the found z values."""
+    """Z values must be 0..N-1: a gap names the directory and the found z values."""
     well = _write_well(tmp_path / "w", planes=4)
     (well / format_image_name(ImageKey(2, "PHASE_CONTRAST"))).unlink()
     with pytest.raises(DataError, match=r"0\.\.N-1.*\[0, 1, 3\]"):
@@ -280,9 +278,7 @@ def test_missing_channels_are_reported(tmp_path: Path) -> None:
     directory = _write_well(tmp_path / "w")
     well = index_well(directory)
     with pytest.raises(DataError, match=r"missing required channel\(s\) \['MAP2_CONFOCAL'\]"):
-        check_wells(
-            [well], input_channels=("PHASE_CONTRAST",), required_channels=("MAP2_CONFOCAL",)
-        )
+        check_wells([well], input_channels=("PHASE_CONTRAST",), required_channels=("MAP2_CONFOCAL",))
     with pytest.raises(DataError, match="no transmitted-light z-planes.*DIC"):
         check_wells([well], input_channels=("DIC",))
 

@@ -6,10 +6,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from cellsight_shared.download import sha256sum
 from cellsight_shared.errors import DownloadError
 from cellsight_shared.testing import serve_directory
-
 from isl.cli import main
 from isl.config import DownloadConfig
 from isl.config.download import CHECKPOINT_URL, DATA_SAMPLE_URL
@@ -61,10 +61,7 @@ def test_interrupted_download_resumes(tmp_path: Path) -> None:
     sums = _archives(tmp_path / "server")
     with serve_directory(tmp_path / "server", truncate_first=1000) as url:
         config = tmp_path / "download.toml"
-        config.write_text(
-            f'data_url = "{url}/data_sample.zip"\n'
-            f'data_sha256 = "{sums["data_sample.zip"]}"\n'
-        )
+        config.write_text(f'data_url = "{url}/data_sample.zip"\ndata_sha256 = "{sums["data_sample.zip"]}"\n')
         out = tmp_path / "out"
         first = main(["-q", "download", "--config", str(config), "--what", "data", "--out", str(out)])
         assert first == 1  # the broken transfer is an expected, explained failure

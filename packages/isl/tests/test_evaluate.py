@@ -7,41 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cellsight_shared.io import read_png, write_json
-from cellsight_shared.metrics import pearson_r
+from conftest import write_fake_prediction
 
+from cellsight_shared.io import read_png
+from cellsight_shared.metrics import pearson_r
 from isl.config import EvaluateConfig
-from isl.data import find_wells, load_well
 from isl.errors import DataError
 from isl.evaluate import evaluate
-from isl.outputs import PREDICTION_INFO, statistic_filename, write_statistic
-
-REGION = (10, 20, 96, 80)
-
-
-def _fake_prediction(root: Path, well: Path, *, noise: float, seed: int) -> np.ndarray:
-    """A prediction folder whose DAPI median is the truth plus noise; returns that truth."""
-    files = find_wells([well])[0]
-    images = load_well(files, input_channels=(), target_channels=("DAPI_CONFOCAL", "MAP2_CONFOCAL"))
-    truth, _ = images.target_images(("DAPI_CONFOCAL", "MAP2_CONFOCAL"), {}, REGION)
-    folder = root / files.name
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for index, channel in enumerate(("DAPI_CONFOCAL", "MAP2_CONFOCAL")):
-        predicted = np.clip(truth[..., index] + rng.normal(0, noise, truth.shape[:2]), 0, 1)
-        write_statistic(folder / statistic_filename(channel, "median"), predicted)
-    write_json(
-        folder / PREDICTION_INFO,
-        {
-            "well": str(well),
-            "region": list(REGION),
-            "channels": ["DAPI_CONFOCAL", "MAP2_CONFOCAL", "DEAD_CONFOCAL"],
-            "statistics": ["median"],
-            "image_format": "png",
-            "derived_channels": {},
-        },
-    )
-    return truth
+from isl.outputs import statistic_filename
 
 
 def test_metrics_per_well_and_pooled_are_written_as_csv_and_markdown(
@@ -50,7 +23,7 @@ def test_metrics_per_well_and_pooled_are_written_as_csv_and_markdown(
     """Pearson r equals a direct computation; the pooled row covers both wells' pixels."""
     predictions = tmp_path / "predictions"
     truths = [
-        _fake_prediction(predictions, well, noise=n, seed=i)
+        write_fake_prediction(predictions, well, noise=n, seed=i)
         for i, (well, n) in enumerate(zip(synthetic_wells[:2], (0.02, 0.1), strict=True))
     ]
     summary = evaluate(EvaluateConfig(predictions=predictions, out=tmp_path / "metrics"))
@@ -82,7 +55,7 @@ def test_metrics_per_well_and_pooled_are_written_as_csv_and_markdown(
 def test_missing_statistic_or_folder_is_a_data_error(synthetic_wells: list[Path], tmp_path: Path) -> None:
     """Evaluating a statistic predict did not write, or a non-prediction folder, fails clearly."""
     predictions = tmp_path / "predictions"
-    _fake_prediction(predictions, synthetic_wells[0], noise=0.05, seed=0)
+    write_fake_prediction(predictions, synthetic_wells[0], noise=0.05, seed=0)
     with pytest.raises(DataError, match="statistic 'mean' was not written"):
         evaluate(EvaluateConfig(predictions=predictions, out=tmp_path / "m", statistic="mean"))
     with pytest.raises(DataError, match="no predicted wells"):

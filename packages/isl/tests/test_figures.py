@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from cellsight_shared.errors import DataFileError
 from cellsight_shared.io import read_png
 from cellsight_shared.testing import require_test_data
-
 from isl.figures import (
     BLACK,
     MANGO,
@@ -107,7 +107,7 @@ def test_full_panel_has_the_twelve_boxes_in_the_original_order() -> None:
 
 
 def test_panel_png_is_16_bit_rgb_truncated_like_the_original(tmp_path: Path) -> None:
-    """value * 65535 truncated to uint16, RGB order on disk, streamed row by row."""
+    """Value * 65535 truncated to uint16, RGB order on disk, streamed row by row."""
     rows = [_row(0.5), _row(1.0 / 3.0)]
     path = write_error_panel(tmp_path / "panel.png", rows, simplify=False)
     pixels = read_png_rgb16(path)
@@ -124,3 +124,23 @@ def test_loss_curve_is_drawn_from_the_loss_log(tmp_path: Path) -> None:
     png = plot_loss_curve(log, tmp_path / "curve.png")
     assert png is not None and read_png(png).shape[:2] == (400, 600)
     assert plot_loss_curve(tmp_path / "missing.csv", tmp_path / "none.png") is None
+
+
+def test_figures_command_redraws_panels_and_charts(synthetic_wells: list[Path], tmp_path: Path) -> None:
+    """`isl figures` draws per-well panels from files, the Pearson chart and the loss curve."""
+    from conftest import REGION, write_fake_prediction
+
+    from isl.cli import main
+
+    predictions = tmp_path / "predictions"
+    write_fake_prediction(predictions, synthetic_wells[0], noise=0.05, seed=0)
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("well,channel,pixels,pearson_r,ssim,mae\nall,DAPI_CONFOCAL,10,0.8,0.7,0.1\n")
+    config = tmp_path / "figures.toml"
+    config.write_text(f'predictions = "{predictions}"\nmetrics = "{metrics}"\nout = "{tmp_path / "fig"}"\n')
+    assert main(["-q", "figures", "--config", str(config)]) == 0
+    panel = read_png_rgb16(tmp_path / "fig" / "well_0" / "target_error_panel.png")
+    rows, cols = REGION[2] + 2 * PAD_WIDTH, REGION[3] + 2 * PAD_WIDTH
+    # DAPI and MAP2 have truth; DEAD_CONFOCAL is predicted without truth (a black truth box).
+    assert panel.shape == (3 * rows, 3 * cols, 3)
+    assert read_png(tmp_path / "fig" / "pearson_r.png").ndim == 3

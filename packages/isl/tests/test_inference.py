@@ -104,13 +104,15 @@ def test_reflect_padding_predicts_the_whole_image(net, stack, naive) -> None:  #
 
 
 def test_bad_stacks_are_refused(net) -> None:  # noqa: ANN001
-    """Wrong depth, images smaller than a patch and bad tile sizes fail before any work."""
+    """Wrong depth, unscaled values, small images, bad tiles or heads fail before any work."""
     with pytest.raises(DataError, match="interleaved"):
         predict_image(net, np.zeros((300, 300, 3), np.float32))
     with pytest.raises(DataError, match="reflect_pad"):
         predict_image(net, np.zeros((200, 300, TINY.input_depth), np.float32))
     with pytest.raises(DataError, match="250 \\+ 16k"):
         predict_image(net, np.zeros((300, 300, TINY.input_depth), np.float32), tile_size=300)
+    with pytest.raises(DataError, match="must lie in \\[0, 1\\]"):
+        predict_image(net, np.full((250, 250, TINY.input_depth), 255.0, np.float32))
     with pytest.raises(DataError, match="unknown head"):
         predict_image(net, np.zeros((250, 250, TINY.input_depth), np.float32), heads=["X"])
 
@@ -198,3 +200,18 @@ def test_distribution_statistics_match_a_direct_reference() -> None:
         assert stats["entropy"][i, j] == pytest.approx(entropy, abs=1e-6)
     with pytest.raises(DataError, match="sum to 1"):
         distribution_statistics(probs * 2)
+
+
+@pytest.mark.slow
+def test_paper_network_tiled_prediction_equals_naive_patchwise() -> None:
+    """The full-size network (9.27 M parameters) stitches exactly too, on a 282x282 stack."""
+    config = ModelConfig()
+    network = build_model(config, seed=0)
+    stack = np.random.default_rng(4).random((282, 282, config.input_depth), dtype=np.float32)
+    heads = ["MAXPROJECT/DAPI_CONFOCAL", "0.48/TRANSMISSION"]
+
+    tiled = predict_image(network, stack, heads=heads, show_progress=False)
+    naive = naive_patchwise(network, stack, heads=heads, show_progress=False)
+
+    assert tiled.shape == (40, 40, 2, 256)
+    np.testing.assert_allclose(tiled, naive, atol=1e-5, rtol=0)

@@ -10,9 +10,9 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from cellsight_shared.testing import require_test_data  # noqa: E402
 from conftest import SMALL_TARGETS, make_tiny_network  # noqa: E402
 
+from cellsight_shared.testing import require_test_data  # noqa: E402
 from isl.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from isl.errors import ConfigError, DataError  # noqa: E402
 from isl.train import LOSS_LOG, train  # noqa: E402
@@ -59,7 +59,9 @@ def _losses(run: Path) -> dict[int, float]:
 
 def _weights(run: Path, config: TrainConfig) -> list[np.ndarray]:
     net = make_tiny_network(config.model)
-    tf.train.Checkpoint(model=net).restore(tf.train.latest_checkpoint(str(run / "checkpoints"))).expect_partial()
+    tf.train.Checkpoint(model=net).restore(
+        tf.train.latest_checkpoint(str(run / "checkpoints"))
+    ).expect_partial()
     return [v.numpy() for v in net.trainable_variables]
 
 
@@ -172,3 +174,22 @@ def test_few_steps_on_the_real_sample_lower_the_loss(tmp_path: Path) -> None:
     train(config)
     losses = _losses(config.out)
     assert losses[8] < losses[1] - 0.05
+
+
+def test_small_network_learns_the_nuclear_label(demo_run: Path) -> None:
+    """LEARNING: 30 steps on synthetic stacks -> Pearson r >= 0.7 for nuclei on a held-out well."""
+    from cellsight_shared.io import read_json
+
+    metrics = read_json(demo_run / "metrics" / "metrics.json")
+    assert metrics["DAPI_CONFOCAL"]["pearson_r"] >= 0.7
+    losses = _losses(demo_run / "run")
+    assert losses[30] < 0.8 * losses[1]
+
+
+def test_multi_worker_strategy_needs_a_cluster_description(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without TF_CONFIG, 'multi_worker_mirrored' is a ConfigError that says what to do."""
+    from isl.train import make_strategy
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="TF_CONFIG"):
+        make_strategy("multi_worker_mirrored")

@@ -27,9 +27,7 @@ logger = logging.getLogger(__name__)
 
 def block_slices(roi: Any, origin: Sequence[int] = (0, 0, 0)) -> tuple[slice, ...]:
     """Index slices of a funlib ``Roi`` (in voxels) into an array whose first voxel is ``origin``."""
-    return tuple(
-        slice(b - o, e - o) for b, e, o in zip(roi.begin, roi.end, origin, strict=True)
-    )
+    return tuple(slice(b - o, e - o) for b, e, o in zip(roi.begin, roi.end, origin, strict=True))
 
 
 def run_blockwise(
@@ -87,9 +85,7 @@ def run_blockwise(
         finally:
             daisy_logging.set_log_basedir(previous_dir)
     state = states[task_id]
-    logger.debug(
-        "%s: %d of %d blocks done", task_id, state.completed_count, state.total_block_count
-    )
+    logger.debug("%s: %d of %d blocks done", task_id, state.completed_count, state.total_block_count)
     if state.completed_count != state.total_block_count:
         error = state.first_worker_error or state.last_worker_error or "no error message"
         raise DataError(

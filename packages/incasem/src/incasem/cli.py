@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from cellsight_shared.cli import add_verbosity_arguments, configure_logging, run_command
-
 from incasem import __version__
 from incasem.errors import IncasemError
 
@@ -167,9 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _given(args: argparse.Namespace, *names: str, rename: dict[str, str] | None = None) -> dict:
     """The CLI values among ``names`` that were given (they override config files)."""
     rename = rename or {}
-    return {
-        rename.get(n, n): getattr(args, n) for n in names if getattr(args, n, None) is not None
-    }
+    return {rename.get(n, n): getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
 def _mongo_url(args: argparse.Namespace) -> str | None:
@@ -234,9 +231,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from incasem.train import finetune
 
     config = load_config(TrainConfig, args.config, _given(args, "out", "seed", "device"))
-    path = finetune(
-        config, checkpoint=args.checkpoint, model_id=args.model_id, mongo_url=_mongo_url(args)
-    )
+    path = finetune(config, checkpoint=args.checkpoint, model_id=args.model_id, mongo_url=_mongo_url(args))
     print(f"checkpoints: {path}")
     return 0
 

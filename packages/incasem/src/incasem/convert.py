@@ -8,6 +8,7 @@ chunks. A ``.zarr`` input is written back as ``section_<z:04d>.tif`` files.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -88,9 +89,7 @@ def _cast(array: np.ndarray, dtype: np.dtype, *, invert: bool, source: str) -> n
         info = np.iinfo(dtype)
         low, high = array.min(), array.max()
         if low < info.min or high > info.max:
-            raise DataError(
-                f"{source}: values {low}..{high} do not fit {dtype}; choose a wider --dtype"
-            )
+            raise DataError(f"{source}: values {low}..{high} do not fit {dtype}; choose a wider --dtype")
     return array.astype(dtype, copy=False)
 
 
@@ -111,7 +110,6 @@ def convert_block(
 def _tiffs_to_zarr(config: ConvertConfig) -> Path:
     from cellsight_shared.errors import CellsightSharedError
     from cellsight_shared.io import atomic_write, create_zarr
-
     from incasem.blockwise import run_blockwise
 
     if config.input.is_dir():
@@ -151,12 +149,18 @@ def _tiffs_to_zarr(config: ConvertConfig) -> Path:
     # A new container is built under a temporary name so a failed run leaves nothing behind;
     # datasets added to an existing container are written in place (daisy blocks).
     new_store = not store.exists()
-    context = atomic_write(store) if new_store else _in_place(store)
+    context = atomic_write(store) if new_store else contextlib.nullcontext(store)
     with context as target_store:
         try:
             create_zarr(
-                target_store, config.dataset, shape=shape, dtype=dtype, chunks=chunks,
-                offset=config.offset, resolution=config.resolution, overwrite=config.overwrite,
+                target_store,
+                config.dataset,
+                shape=shape,
+                dtype=dtype,
+                chunks=chunks,
+                offset=config.offset,
+                resolution=config.resolution,
+                overwrite=config.overwrite,
             )
         except CellsightSharedError as err:
             raise DataError(str(err)) from err
@@ -168,8 +172,12 @@ def _tiffs_to_zarr(config: ConvertConfig) -> Path:
             )
         else:
             process = functools.partial(
-                convert_block, files=[str(f) for f in files], store=str(target_store),
-                dataset=config.dataset, dtype=dtype.str, invert=config.invert,
+                convert_block,
+                files=[str(f) for f in files],
+                store=str(target_store),
+                dataset=config.dataset,
+                dtype=dtype.str,
+                invert=config.invert,
             )
             run_blockwise(
                 f"convert-{store.name}-{config.dataset}".replace("/", "_"),
@@ -180,17 +188,6 @@ def _tiffs_to_zarr(config: ConvertConfig) -> Path:
             )
     logger.info("wrote %s/%s %s %s", store, config.dataset, shape, dtype)
     return dataset_path
-
-
-class _in_place:  # noqa: N801 - a context manager used like atomic_write
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> Path:
-        return self.path
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _zarr_to_tiffs(config: ConvertConfig) -> Path:
@@ -207,8 +204,9 @@ def _zarr_to_tiffs(config: ConvertConfig) -> Path:
     try:
         with atomic_write(config.output, overwrite=config.overwrite) as tmp:
             tmp.mkdir(parents=True)
-            _write_sections(source, tmp, lambda a: _cast(a, dtype, invert=config.invert,
-                                                           source=str(config.input)))
+            _write_sections(
+                source, tmp, lambda a: _cast(a, dtype, invert=config.invert, source=str(config.input))
+            )
     except CellsightSharedError as err:
         raise DataError(str(err)) from err
     return config.output
@@ -224,8 +222,7 @@ def _write_sections(source: object, folder: Path, transform: object) -> None:
         slab = np.asarray(source[z0 : z0 + chunk_z])  # type: ignore[index]
         slab = transform(slab)  # type: ignore[operator]
         for i, section in enumerate(slab):
-            tifffile.imwrite(folder / f"section_{z0 + i:0{width}d}.tif", section,
-                             compression="zlib")
+            tifffile.imwrite(folder / f"section_{z0 + i:0{width}d}.tif", section, compression="zlib")
 
 
 def convert(config: ConvertConfig) -> Path:
@@ -260,8 +257,7 @@ def to_uint8_for_viewing(array: np.ndarray, *, name: str = "array") -> np.ndarra
     if array.dtype.kind == "f":
         if array.size and (np.nanmin(array) < 0 or np.nanmax(array) > 1):
             raise DataError(
-                f"{name}: float values {np.nanmin(array)}..{np.nanmax(array)} are not "
-                "probabilities in [0, 1]"
+                f"{name}: float values {np.nanmin(array)}..{np.nanmax(array)} are not probabilities in [0, 1]"
             )
         return np.round(np.nan_to_num(array) * 255).astype(np.uint8)
     raise DataError(f"{name}: cannot export dtype {array.dtype} as 8-bit TIFF")

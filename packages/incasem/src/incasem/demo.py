@@ -25,18 +25,21 @@ logger = logging.getLogger(__name__)
 RESOLUTION = (5, 5, 5)
 
 
-def _make_cell(path: Path, *, shape: tuple[int, ...], seed: int, organelle: str,
-               mask_voxels: tuple[int, int]) -> None:
+def _make_cell(
+    path: Path, *, shape: tuple[int, ...], seed: int, organelle: str, mask_voxels: tuple[int, int]
+) -> None:
     from cellsight_shared.synthetic.em import em_volume, write_em_volume_zarr
-
     from incasem.config.tools import EqualizeConfig, MetricMaskConfig
     from incasem.equalize import equalize
     from incasem.metric_mask import metric_mask
 
     write_em_volume_zarr(path, em_volume(shape=shape, seed=seed), resolution=RESOLUTION)
     equalize(EqualizeConfig(zarr=path))
-    metric_mask(MetricMaskConfig(zarr=path, labels=f"volumes/labels/{organelle}",
-                                 inwards=mask_voxels[0], outwards=mask_voxels[1]))
+    metric_mask(
+        MetricMaskConfig(
+            zarr=path, labels=f"volumes/labels/{organelle}", inwards=mask_voxels[0], outwards=mask_voxels[1]
+        )
+    )
 
 
 def _entry(store: Path, organelle: str, offset: list[int], shape: list[int]) -> dict[str, Any]:
@@ -55,7 +58,6 @@ def _entry(store: Path, organelle: str, offset: list[int], shape: list[int]) -> 
 def run_demo(config: DemoConfig) -> Path:
     """Run the demo into ``config.out`` and return the path of its ``summary.json``."""
     from cellsight_shared.io import read_zarr
-
     from incasem.config.base import write_config
     from incasem.config.evaluate import EvaluateConfig
     from incasem.config.predict import PredictConfig
@@ -76,8 +78,13 @@ def run_demo(config: DemoConfig) -> Path:
     start = time.perf_counter()
     train_cell, held_cell = out / "data" / "train_cell.zarr", out / "data" / "heldout_cell.zarr"
     for path, seed in ((train_cell, config.seed), (held_cell, config.seed + 1)):
-        _make_cell(path, shape=config.shape, seed=seed, organelle=config.organelle,
-                   mask_voxels=config.metric_mask_voxels)
+        _make_cell(
+            path,
+            shape=config.shape,
+            seed=seed,
+            organelle=config.organelle,
+            mask_voxels=config.metric_mask_voxels,
+        )
     timings["data_s"] = time.perf_counter() - start
     logger.info("synthetic cells, CLAHE and metric masks ready in %.1f s", timings["data_s"])
 
@@ -85,10 +92,12 @@ def run_demo(config: DemoConfig) -> Path:
     context = [(i - o) // 2 for i, o in zip(config.input_shape, output, strict=True)]
     roi_shape = [s - 2 * c for s, c in zip(config.shape, context, strict=True)]
     train_json, held_json = out / "data" / "train.json", out / "data" / "heldout.json"
-    train_json.write_text(json.dumps(
-        {"train_cell": _entry(train_cell, config.organelle, context, roi_shape)}, indent=2))
-    held_json.write_text(json.dumps(
-        {"heldout_cell": _entry(held_cell, config.organelle, context, roi_shape)}, indent=2))
+    train_json.write_text(
+        json.dumps({"train_cell": _entry(train_cell, config.organelle, context, roi_shape)}, indent=2)
+    )
+    held_json.write_text(
+        json.dumps({"heldout_cell": _entry(held_cell, config.organelle, context, roi_shape)}, indent=2)
+    )
 
     start = time.perf_counter()
     train_config = TrainConfig(
@@ -109,15 +118,17 @@ def run_demo(config: DemoConfig) -> Path:
     timings["train_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    group = predict(PredictConfig(
-        data=held_json,
-        checkpoint=checkpoints / f"model_checkpoint_{config.iterations}",
-        out=out / "predictions.zarr",
-        input_shape=config.input_shape,
-        pad_context=True,
-        workers=config.workers,
-        device=config.device,
-    ))
+    group = predict(
+        PredictConfig(
+            data=held_json,
+            checkpoint=checkpoints / f"model_checkpoint_{config.iterations}",
+            out=out / "predictions.zarr",
+            input_shape=config.input_shape,
+            pad_context=True,
+            workers=config.workers,
+            device=config.device,
+        )
+    )
     timings["predict_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -130,12 +141,17 @@ def run_demo(config: DemoConfig) -> Path:
     store, dataset = _split(group)
     probability = read_dataset_box(store, f"{dataset}/prob_maps/class_1", context, roi_shape)
     figure = plot_orthogonal_slices(
-        raw, out / "prediction_slices.png", prediction=probability, labels=labels,
+        raw,
+        out / "prediction_slices.png",
+        prediction=probability,
+        labels=labels,
         title=f"held-out synthetic cell: {config.organelle} probability (red), truth (green); "
-              f"F1 {metrics.get('f1_class_1', float('nan')):.3f}",
+        f"F1 {metrics.get('f1_class_1', float('nan')):.3f}",
     )
     summary = {
         "f1": metrics.get("f1_class_1"),
+        "best_f1": metrics.get("best_f1_class_1"),
+        "best_threshold": metrics.get("best_threshold_class_1"),
         "metrics": metrics,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "checkpoints": str(checkpoints),

@@ -10,8 +10,9 @@ interpolated multilinearly between the 2**3 neighbouring regions. The result is
 
 Two implementations share the histogram clipping: :func:`clahe_reference`, a direct
 re-expression that maps every padded voxel as the original did (slow, memory hungry; kept for
-parity tests), and :func:`clahe_fast`, which computes the histograms with one ``bincount`` and
-maps only the voxels asked for, region cell by region cell. Both accumulate the eight weighted
+parity tests), and :func:`clahe_fast`, which clips only the histograms that exceed the limit
+and maps only the voxels asked for (a blockwise write block is an eighth of its read block),
+with compact dtypes, region cell by region cell. Both accumulate the eight weighted
 lookups in float32 in the same order, so they agree to the grey level.
 
 Blockwise (:func:`equalize`), each 128-voxel write block is equalised from a read block grown by
@@ -54,6 +55,14 @@ def _to_grey14(volume: np.ndarray) -> np.ndarray:
 
 def _bin_index(grey: np.ndarray, nbins: int) -> np.ndarray:
     return grey // np.uint16(1 + NR_OF_GREY // nbins)
+
+
+def _binned(volume: np.ndarray, nbins: int) -> np.ndarray:
+    """Histogram bin of every voxel; uint8 volumes go through a 256-entry lookup table."""
+    if volume.dtype == np.uint8:
+        table = _bin_index(_to_grey14(np.arange(256, dtype=np.uint8)), nbins)
+        return table[volume]
+    return _bin_index(_to_grey14(volume), nbins)
 
 
 def _clip_limit_counts(clip_limit: float, kernel: Sequence[int]) -> int:
@@ -191,19 +200,16 @@ def _region_tables(
 ) -> np.ndarray:
     """Clipped lookup tables of every region of a padded, binned volume: (rz, ry, rx, nbins)."""
     n_regions = [s // k - 1 for s, k in zip(binned.shape, kernel, strict=True)]
-    inner = binned[
-        tuple(slice(k // 2, k // 2 + n * k) for k, n in zip(kernel, n_regions, strict=True))
-    ]
-    # Region id of every voxel, by broadcasting per-axis ids; one bincount builds all histograms.
-    ids = [np.arange(n * k) // k for n, k in zip(n_regions, kernel, strict=True)]
-    region = (ids[0][:, None, None] * n_regions[1] + ids[1][None, :, None]) * n_regions[
-        2
-    ] + ids[2][None, None, :]
-    flat = (region * nbins + inner).ravel()
-    hists = np.bincount(flat, minlength=math.prod(n_regions) * nbins).reshape(-1, nbins)
+    hists = np.empty((*n_regions, nbins), dtype=np.int64)
+    for index in np.ndindex(*n_regions):
+        # one bincount per region on a view: no per-voxel id arrays
+        view = binned[
+            tuple(slice(k // 2 + i * k, k // 2 + (i + 1) * k) for i, k in zip(index, kernel, strict=True))
+        ]
+        hists[index] = np.bincount(view.ravel(), minlength=nbins)
+    hists = hists.reshape(-1, nbins)
     limit = _clip_limit_counts(clip_limit, kernel)
-    needs_clip = (hists > limit).any(axis=1)
-    for r in np.flatnonzero(needs_clip):
+    for r in np.flatnonzero((hists > limit).any(axis=1)):
         hists[r] = clip_histogram(hists[r], limit)
     tables = _lookup_tables(hists, math.prod(kernel)).reshape(*n_regions, nbins)
     return np.pad(tables, [(1, 1)] * 3 + [(0, 0)], mode="edge")
@@ -225,7 +231,8 @@ def clahe_fast(
     volume = _check_volume(volume, nbins)
     kernel = _as_kernel(kernel_size, 3)
     pads = _padding(volume.shape, kernel)
-    binned = _bin_index(np.pad(_to_grey14(volume), pads, mode="reflect"), nbins)
+    # binning is voxel-wise, so it commutes with the reflect padding: bin first, pad the bins
+    binned = np.pad(_binned(volume, nbins), pads, mode="reflect")
     tables = _region_tables(binned, kernel, nbins, clip_limit)
     region = region or tuple(slice(0, s) for s in volume.shape)
     starts = [r.indices(s)[0] for r, s in zip(region, volume.shape, strict=True)]
@@ -242,9 +249,7 @@ def clahe_fast(
         lo = [max(starts[d], c[d] * kernel[d] - pads[d][0]) for d in range(3)]
         hi = [min(stops[d], (c[d] + 1) * kernel[d] - pads[d][0]) for d in range(3)]
         bins = binned[tuple(slice(lo[d] + pads[d][0], hi[d] + pads[d][0]) for d in range(3))]
-        frac = [
-            (np.arange(lo[d], hi[d]) + pads[d][0] - c[d] * kernel[d]) / kernel[d] for d in range(3)
-        ]
+        frac = [(np.arange(lo[d], hi[d]) + pads[d][0] - c[d] * kernel[d]) / kernel[d] for d in range(3)]
         acc = np.zeros(bins.shape, dtype=np.float32)
         for corner in np.ndindex(2, 2, 2):
             table = tables[c[0] + corner[0], c[1] + corner[1], c[2] + corner[2]]
@@ -285,15 +290,15 @@ def equalize_block(
     method: str,
 ) -> None:
     """Equalise one daisy block: read with context, fill outside with the write block's mean."""
-    from cellsight_shared.io import open_zarr
+    from funlib.geometry import Roi
 
+    from cellsight_shared.io import open_zarr
     from incasem.blockwise import block_slices
 
     source = open_zarr(store, dataset)
-    shape = source.shape
     read_roi, write_roi = block.read_roi, block.write_roi  # type: ignore[attr-defined]
     write = np.asarray(source[block_slices(write_roi)])
-    inside = read_roi.intersect(write_roi.__class__((0, 0, 0), shape))
+    inside = read_roi.intersect(Roi((0, 0, 0), source.shape))
     fill = int(write.mean()) if write.size else 0
     data = np.full(tuple(read_roi.shape), fill, dtype=source.dtype)
     data[block_slices(inside, read_roi.begin)] = source[block_slices(inside)]
@@ -302,9 +307,7 @@ def equalize_block(
         result = clahe_reference(data, kernel_size=kernel_size, clip_limit=clip_limit, nbins=nbins)
         result = result[centre]
     else:
-        result = clahe_fast(
-            data, kernel_size=kernel_size, clip_limit=clip_limit, nbins=nbins, region=centre
-        )
+        result = clahe_fast(data, kernel_size=kernel_size, clip_limit=clip_limit, nbins=nbins, region=centre)
     target = open_zarr(store, out_dataset, mode="r+")
     target[block_slices(write_roi)] = result.astype(target.dtype)
 
@@ -317,7 +320,6 @@ def equalize(config: EqualizeConfig) -> Path:
     """
     from cellsight_shared.errors import CellsightSharedError
     from cellsight_shared.io import create_zarr, open_zarr, zarr_geometry
-
     from incasem.blockwise import run_blockwise
 
     try:
@@ -343,8 +345,13 @@ def equalize(config: EqualizeConfig) -> Path:
             chunks=block,
             offset=offset,
             resolution=resolution,
-            attrs={"clahe": {"kernel_size": config.kernel_size, "clip_limit": config.clip_limit,
-                             "nbins": config.nbins}},
+            attrs={
+                "clahe": {
+                    "kernel_size": config.kernel_size,
+                    "clip_limit": config.clip_limit,
+                    "nbins": config.nbins,
+                }
+            },
             overwrite=config.overwrite,
         )
     except CellsightSharedError as err:
@@ -362,7 +369,10 @@ def equalize(config: EqualizeConfig) -> Path:
     )
     logger.info(
         "equalizing %s/%s (%s voxels) in %d-voxel blocks with %d worker(s)",
-        config.zarr, config.dataset, "x".join(map(str, source.shape)), config.block_size,
+        config.zarr,
+        config.dataset,
+        "x".join(map(str, source.shape)),
+        config.block_size,
         config.workers,
     )
     run_blockwise(

@@ -59,9 +59,7 @@ def mongo_url_with_password(url: str, *, env: Mapping[str, str] | None = None) -
     env = os.environ if env is None else env
     parts = urlsplit(url)
     if parts.scheme not in ("mongodb", "mongodb+srv"):
-        raise ConfigError(
-            f"MongoDB URL {redact_url(url)!r} must start with mongodb:// or mongodb+srv://"
-        )
+        raise ConfigError(f"MongoDB URL {redact_url(url)!r} must start with mongodb:// or mongodb+srv://")
     password = env.get(MONGO_PASSWORD_ENV)
     if parts.username and parts.password is None and password:
         netloc = f"{parts.username}:{quote(password, safe='')}@{parts.netloc.split('@', 1)[1]}"

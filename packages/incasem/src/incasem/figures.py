@@ -47,8 +47,12 @@ def plot_training_curves(log_csv: Path, validation_csv: Path | None, out: Path) 
             ax.plot(it[k - 1 :], smooth, color="C0", label=f"train (mean of {k})")
     for name in sorted({r["dataset"] for r in val}):
         sel = [r for r in val if r["dataset"] == name]
-        ax.plot([int(r["iteration"]) for r in sel], [float(r["loss"]) for r in sel], "o-",
-                label=f"validation {name}")
+        ax.plot(
+            [int(r["iteration"]) for r in sel],
+            [float(r["loss"]) for r in sel],
+            "o-",
+            label=f"validation {name}",
+        )
     ax.set(xlabel="iteration", ylabel="balanced cross-entropy", title="loss")
     ax.legend(fontsize=8)
     if val:
@@ -57,10 +61,13 @@ def plot_training_curves(log_csv: Path, validation_csv: Path | None, out: Path) 
         for name in sorted({r["dataset"] for r in val}):
             sel = [r for r in val if r["dataset"] == name]
             for col in f1_cols:
-                ax2.plot([int(r["iteration"]) for r in sel], [float(r[col]) for r in sel], "o-",
-                         label=f"{name} {col.replace('f1_', '')}")
-        ax2.set(xlabel="iteration", ylabel="F1 (p >= 0.5, metric mask)", title="validation F1",
-                ylim=(0, 1))
+                ax2.plot(
+                    [int(r["iteration"]) for r in sel],
+                    [float(r[col]) for r in sel],
+                    "o-",
+                    label=f"{name} {col.replace('f1_', '')}",
+                )
+        ax2.set(xlabel="iteration", ylabel="F1 (p >= 0.5, metric mask)", title="validation F1", ylim=(0, 1))
         ax2.legend(fontsize=8)
     fig.tight_layout()
     out = Path(out)
@@ -89,9 +96,9 @@ def plot_orthogonal_slices(
     plt = _pyplot()
     centre = tuple(centre) if centre is not None else tuple(s // 2 for s in raw.shape)
     planes = [
-        ("z-y (x = %d)" % centre[2], lambda a: a[:, :, centre[2]]),
-        ("z-x (y = %d)" % centre[1], lambda a: a[:, centre[1], :]),
-        ("y-x (z = %d)" % centre[0], lambda a: a[centre[0]]),
+        (f"z-y (x = {centre[2]})", lambda a: a[:, :, centre[2]]),
+        (f"z-x (y = {centre[1]})", lambda a: a[:, centre[1], :]),
+        (f"y-x (z = {centre[0]})", lambda a: a[centre[0]]),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.3))
     for ax, (name, cut) in zip(axes, planes, strict=True):

@@ -50,9 +50,9 @@ def metric_mask_block(
     block: object, *, store: str, labels: str, out_dataset: str, inwards: int, outwards: int
 ) -> None:
     """Write the metric mask of one daisy block (read with context, zero outside the volume)."""
-    from cellsight_shared.io import open_zarr
     from funlib.geometry import Roi
 
+    from cellsight_shared.io import open_zarr
     from incasem.blockwise import block_slices
 
     source = open_zarr(store, labels)
@@ -96,7 +96,6 @@ def metric_mask(config: MetricMaskConfig) -> dict[str, int]:
     """
     from cellsight_shared.errors import CellsightSharedError
     from cellsight_shared.io import create_zarr, open_zarr, zarr_geometry
-
     from incasem.blockwise import run_blockwise
 
     out_dataset = config.output_dataset
@@ -117,8 +116,11 @@ def metric_mask(config: MetricMaskConfig) -> dict[str, int]:
             chunks=block,
             offset=offset,
             resolution=resolution,
-            attrs={"exclude_voxels_inwards": config.inwards,
-                   "exclude_voxels_outwards": config.outwards, "labels": config.labels},
+            attrs={
+                "exclude_voxels_inwards": config.inwards,
+                "exclude_voxels_outwards": config.outwards,
+                "labels": config.labels,
+            },
             overwrite=config.overwrite,
         )
     except CellsightSharedError as err:

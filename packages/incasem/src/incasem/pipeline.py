@@ -16,7 +16,7 @@ import numpy as np
 
 from incasem.config.data import DataConfig, DataEntry, resolve_file
 from incasem.config.train import TrainConfig
-from incasem.nodes import AddMask, BinarizeLabels, MergeLabels, MergeMasks, RandomLocation
+from incasem.nodes import AddMask, BinarizeLabels, MergeLabels, MergeMasks, RandomLocation, Reject
 
 __all__ = ["ArrayKeys", "build_train_pipeline", "build_train_request", "padding_voxels"]
 
@@ -101,9 +101,7 @@ def _entry_source(
     pipeline += MergeLabels(label_keys, keys.labels)
     pipeline += MergeMasks([mask_key], keys.mask) if mask_key else AddMask(keys.mask, keys.labels)
     pipeline += (
-        MergeMasks(metric_keys, keys.metric_mask)
-        if metric_keys
-        else AddMask(keys.metric_mask, keys.labels)
+        MergeMasks(metric_keys, keys.metric_mask) if metric_keys else AddMask(keys.metric_mask, keys.labels)
     )
     # uint8 -> float32 in [0, 1]
     pipeline += gp.Normalize(keys.raw)
@@ -141,7 +139,10 @@ def build_train_pipeline(
     entries = list(data.entries.values())
     sources = tuple(
         _entry_source(
-            i, entry, config, keys,
+            i,
+            entry,
+            config,
+            keys,
             store=resolve_file(entry, data_dir=config.data_dir, json_path=json_path),
         )
         for i, entry in enumerate(entries)
@@ -152,8 +153,8 @@ def build_train_pipeline(
     # one dataset per sample, chosen in proportion to its ROI volume
     pipeline = sources + gp.RandomProvider(probabilities=volumes)
     # mostly-outside-the-cell samples are re-drawn (5 % still pass)
-    pipeline += gp.Reject(
-        mask=keys.mask,
+    pipeline += Reject(
+        keys.mask,
         min_masked=config.reject.min_masked,
         reject_probability=config.reject.mask_reject_probability,
     )

@@ -174,12 +174,15 @@ def _validation_regions(config: TrainConfig) -> dict[str, Any]:
     if config.validation_data is None:
         return {}
     data = load_data_config(
-        config.validation_data, data_dir=config.data_dir, context=config.context[0],
+        config.validation_data,
+        data_dir=config.data_dir,
+        context=config.context[0],
         require_labels=True,
     )
     return {
-        name: read_region(entry, data_dir=config.data_dir, json_path=config.validation_data,
-                          context=config.context)
+        name: read_region(
+            entry, data_dir=config.data_dir, json_path=config.validation_data, context=config.context
+        )
         for name, entry in data.entries.items()
     }
 
@@ -197,7 +200,9 @@ def _check_data(config: TrainConfig) -> DataConfig:
         )
     if config.validation_data is not None:
         val = load_data_config(
-            config.validation_data, data_dir=config.data_dir, context=config.context[0],
+            config.validation_data,
+            data_dir=config.data_dir,
+            context=config.context[0],
             require_labels=True,
         )
         if val.voxel_size != data.voxel_size:
@@ -220,7 +225,10 @@ def _run_id(config: TrainConfig, run: ExperimentRun) -> int:
 
 
 def _restore(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, path: Path, config: TrainConfig,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    path: Path,
+    config: TrainConfig,
     device: torch.device,
 ) -> int:
     checkpoint = load_checkpoint(path, map_location=device)
@@ -242,9 +250,9 @@ def _restore(
 
 
 def _train_run(config: TrainConfig, data: DataConfig, run: ExperimentRun) -> Path:
-    from cellsight_shared.cli import progress, seed_everything
     from torch.utils.tensorboard import SummaryWriter
 
+    from cellsight_shared.cli import progress, seed_everything
     from incasem.validate import predict_region, score_region
 
     seed_everything(config.seed)
@@ -271,8 +279,7 @@ def _train_run(config: TrainConfig, data: DataConfig, run: ExperimentRun) -> Pat
         logger.info("resuming from %s (iteration %d)", latest, start)
     else:
         start = 0
-        save_checkpoint(ckpt_dir / "model_checkpoint_0", model, optimizer, iteration=0,
-                        metadata=metadata)
+        save_checkpoint(ckpt_dir / "model_checkpoint_0", model, optimizer, iteration=0, metadata=metadata)
     _truncate_csv(out / LOG_CSV, start)
     _truncate_csv(out / VALIDATION_CSV, start)
     run.info["run_id"] = metadata["run_id"]
@@ -281,22 +288,32 @@ def _train_run(config: TrainConfig, data: DataConfig, run: ExperimentRun) -> Pat
     run.log_scalar("num_params", n_params, start)
     logger.info(
         "training %s parameters on %s, iterations %d..%d, block %s -> %s",
-        f"{n_params:,}", device, start + 1, config.iterations, config.input_shape,
+        f"{n_params:,}",
+        device,
+        start + 1,
+        config.iterations,
+        config.input_shape,
         config.output_shape,
     )
     regions = _validation_regions(config)
     num_classes = config.model.num_classes
-    log_header = ["iteration", "loss"] + [f"f1_class_{c}" for c in range(1, num_classes)] + [
-        f"pct_class_{c}" for c in range(num_classes)
-    ]
+    log_header = (
+        ["iteration", "loss"]
+        + [f"f1_class_{c}" for c in range(1, num_classes)]
+        + [f"pct_class_{c}" for c in range(num_classes)]
+    )
     val_header = ["iteration", "dataset", "loss"] + [f"f1_class_{c}" for c in range(1, num_classes)]
     writer = SummaryWriter(str(out / "tensorboard" / "training"))
     val_writer = SummaryWriter(str(out / "tensorboard" / "validation")) if regions else None
     model.train()
     try:
         with _Batches(config, data) as batches:
-            bar = progress(range(start + 1, config.iterations + 1), desc="train", unit="it",
-                           total=max(0, config.iterations - start))
+            bar = progress(
+                range(start + 1, config.iterations + 1),
+                desc="train",
+                unit="it",
+                total=max(0, config.iterations - start),
+            )
             for iteration in bar:
                 batch = batches.get(iteration)
                 keys = batches.keys
@@ -306,9 +323,7 @@ def _train_run(config: TrainConfig, data: DataConfig, run: ExperimentRun) -> Pat
                 scalings = torch.from_numpy(np.ascontiguousarray(batch[keys.loss_scalings].data))[None]
                 optimizer.zero_grad(set_to_none=True)
                 logits = model(raw.to(device))
-                loss = masked_balanced_loss(
-                    logits, labels.to(device), mask.to(device), scalings.to(device)
-                )
+                loss = masked_balanced_loss(logits, labels.to(device), mask.to(device), scalings.to(device))
                 loss.backward()
                 optimizer.step()
                 value = float(loss.detach())
@@ -319,30 +334,53 @@ def _train_run(config: TrainConfig, data: DataConfig, run: ExperimentRun) -> Pat
                     )
                 if iteration % config.log_every == 0 or iteration == config.iterations:
                     _log_train(
-                        run, writer, out / LOG_CSV, log_header, iteration, value, logits, batch,
-                        keys, num_classes,
+                        run,
+                        writer,
+                        out / LOG_CSV,
+                        log_header,
+                        iteration,
+                        value,
+                        logits,
+                        batch,
+                        keys,
+                        num_classes,
                     )
                     bar.set_postfix(loss=f"{value:.4f}")
                 if iteration % config.save_every == 0 or iteration == config.iterations:
                     save_checkpoint(
-                        ckpt_dir / f"model_checkpoint_{iteration}", model, optimizer,
-                        iteration=iteration, metadata=metadata, overwrite=True,
+                        ckpt_dir / f"model_checkpoint_{iteration}",
+                        model,
+                        optimizer,
+                        iteration=iteration,
+                        metadata=metadata,
+                        overwrite=True,
                     )
                     logger.info("iteration %d: loss %.4f, checkpoint saved", iteration, value)
-                if regions and (
-                    iteration % config.validate_every == 0 or iteration == config.iterations
-                ):
+                if regions and (iteration % config.validate_every == 0 or iteration == config.iterations):
                     for name, region in regions.items():
                         probs = predict_region(
-                            model, region.raw, input_shape=config.input_shape,
-                            output_shape=config.output_shape, device=device,
+                            model,
+                            region.raw,
+                            input_shape=config.input_shape,
+                            output_shape=config.output_shape,
+                            device=device,
                         )
                         scores = score_region(
-                            probs, region, clipmin=config.balance.clipmin,
+                            probs,
+                            region,
+                            clipmin=config.balance.clipmin,
                             clipmax=config.balance.clipmax,
                         )
-                        _log_validation(run, val_writer, out / VALIDATION_CSV, val_header,
-                                        iteration, name, scores, num_classes)
+                        _log_validation(
+                            run,
+                            val_writer,
+                            out / VALIDATION_CSV,
+                            val_header,
+                            iteration,
+                            name,
+                            scores,
+                            num_classes,
+                        )
     finally:
         writer.close()
         if val_writer is not None:
@@ -352,8 +390,16 @@ def _train_run(config: TrainConfig, data: DataConfig, run: ExperimentRun) -> Pat
 
 
 def _log_train(
-    run: ExperimentRun, writer: Any, path: Path, header: list[str], iteration: int, loss: float,
-    logits: torch.Tensor, batch: Any, keys: Any, num_classes: int,
+    run: ExperimentRun,
+    writer: Any,
+    path: Path,
+    header: list[str],
+    iteration: int,
+    loss: float,
+    logits: torch.Tensor,
+    batch: Any,
+    keys: Any,
+    num_classes: int,
 ) -> None:
     from cellsight_shared.metrics import binary_scores
 
@@ -370,13 +416,20 @@ def _log_train(
         run.log_scalar(f"f1_class_{c}_train", value, iteration)
     for c in range(num_classes):
         writer.add_scalar(f"pct_class_{c}", float(pct[c]), iteration)
-    _append_csv(path, header, [iteration, f"{loss:.6f}"] + [f"{v:.6f}" for v in f1]
-                + [f"{p:.6f}" for p in pct])
+    _append_csv(
+        path, header, [iteration, f"{loss:.6f}"] + [f"{v:.6f}" for v in f1] + [f"{p:.6f}" for p in pct]
+    )
 
 
 def _log_validation(
-    run: ExperimentRun, writer: Any, path: Path, header: list[str], iteration: int, name: str,
-    scores: Any, num_classes: int,
+    run: ExperimentRun,
+    writer: Any,
+    path: Path,
+    header: list[str],
+    iteration: int,
+    name: str,
+    scores: Any,
+    num_classes: int,
 ) -> None:
     writer.add_scalar(f"{name}/loss", scores.loss, iteration)
     run.log_scalar(f"loss_val_{name}", scores.loss, iteration)
@@ -384,11 +437,17 @@ def _log_validation(
         writer.add_scalar(f"{name}/f1_class_{c}", scores.f1[c], iteration)
         run.log_scalar(f"f1_class_{c}_validation_{name}", scores.f1[c], iteration)
     logger.info(
-        "validation %s at %d: loss %.4f, F1 %s", name, iteration, scores.loss,
+        "validation %s at %d: loss %.4f, F1 %s",
+        name,
+        iteration,
+        scores.loss,
         ", ".join(f"{scores.f1[c]:.3f}" for c in range(1, num_classes)),
     )
-    _append_csv(path, header, [iteration, name, f"{scores.loss:.6f}"]
-                + [f"{scores.f1[c]:.6f}" for c in range(1, num_classes)])
+    _append_csv(
+        path,
+        header,
+        [iteration, name, f"{scores.loss:.6f}"] + [f"{scores.f1[c]:.6f}" for c in range(1, num_classes)],
+    )
 
 
 def _plot(out: Path) -> None:

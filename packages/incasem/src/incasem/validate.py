@@ -80,7 +80,7 @@ def predict_region(
 def balance_weights(
     labels: np.ndarray, mask: np.ndarray, num_classes: int, *, clipmin: float, clipmax: float
 ) -> np.ndarray:
-    """gunpowder BalanceLabels' scaling: mask * 1 / (K * clip(fraction of the voxel's class))."""
+    """Gunpowder BalanceLabels' scaling: mask * 1 / (K * clip(fraction of the voxel's class))."""
     scale = mask.astype(np.float32)
     inside = labels[mask]
     counts = np.bincount(inside.ravel(), minlength=num_classes).astype(np.float64)
@@ -107,6 +107,9 @@ def score_region(
     for c in range(1, num_classes):
         scores = binary_scores(labels == c, probs[c] >= 0.5, mask=counted)
         f1[c], precision[c], recall[c], iou[c] = (
-            scores.f1, scores.precision, scores.recall, scores.iou,
+            scores.f1,
+            scores.precision,
+            scores.recall,
+            scores.iou,
         )
     return RegionScores(loss=loss, f1=f1, precision=precision, recall=recall, iou=iou)

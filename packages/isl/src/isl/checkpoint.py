@@ -53,6 +53,12 @@ class LoadReport:
     ignored: tuple[str, ...]
     """Checkpoint entries not used (optimizer slots, heads the network does not have)."""
 
+    def __str__(self) -> str:
+        return (
+            f"{len(self.restored)} variables restored from {self.prefix} (step {self.global_step}), "
+            f"{len(self.kept)} kept, {len(self.ignored)} checkpoint entries ignored"
+        )
+
 
 def resolve_checkpoint(path: Path | str) -> Path:
     """The checkpoint prefix for a directory, a prefix, or one of the checkpoint's files.
@@ -231,11 +237,9 @@ def load_tf1_checkpoint(
             raise CheckpointError(f"{prefix}: {name} is {value.dtype}, expected float32")
         variables[name].assign(value)
     step = int(reader.get_tensor("global_step")) if "global_step" in stored else None
-    logger.info(
-        "restored %d variables from %s (step %s); kept %d, ignored %d",
-        len(restored), prefix, step, len(kept), len(ignored),
-    )  # fmt: skip
-    return LoadReport(prefix, step, tuple(restored), tuple(kept), tuple(ignored))
+    report = LoadReport(prefix, step, tuple(restored), tuple(kept), tuple(ignored))
+    logger.info("%s", report)
+    return report
 
 
 def set_weights(net: IslNetwork, weights: Mapping[str, np.ndarray]) -> None:

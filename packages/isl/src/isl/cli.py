@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cellsight_shared.cli import add_verbosity_arguments, configure_logging, run_command
-
 from isl import __version__
 from isl.errors import IslError
 
@@ -73,9 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmark inference speed and memory; writes a JSON")
     _add_config_argument(p, required=False)
     p.add_argument("--out", type=Path, required=True, help="directory for bench.json")
-    p.add_argument(
-        "--full", action="store_true", help="full run: 1500x1500 memory crop (slow on CPU)"
-    )
+    p.add_argument("--full", action="store_true", help="full run: 1500x1500 memory crop (slow on CPU)")
     p.set_defaults(handler=_bench)
     return parser
 

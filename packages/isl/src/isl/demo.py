@@ -24,7 +24,7 @@ from isl.config import (
     save_config,
 )
 from isl.errors import ConfigError
-from isl.synthetic import SYNTHETIC_TARGETS, write_synthetic_wells
+from isl.synthetic import write_synthetic_wells
 
 __all__ = ["run_demo"]
 
@@ -39,23 +39,26 @@ def run_demo(config: DemoConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out)
     shape = (config.image_size, config.image_size)
+    common = {"shape": shape, "n_planes": config.z_planes, "n_cells": config.cells_per_well}
     train_wells = write_synthetic_wells(
-        out / "wells" / "train", config.train_wells, shape=shape, n_planes=config.z_planes,
-        seed=config.seed,
-    )  # fmt: skip
+        out / "wells" / "train", config.train_wells, seed=config.seed, **common
+    )
     test_wells = write_synthetic_wells(
-        out / "wells" / "test", config.test_wells, shape=shape, n_planes=config.z_planes,
-        seed=config.seed + 1000, prefix="test",
-    )  # fmt: skip
+        out / "wells" / "test", config.test_wells, seed=config.seed + 1000, prefix="test", **common
+    )
     logger.info("wrote %d training and %d test wells", len(train_wells), len(test_wells))
 
-    targets = tuple(SYNTHETIC_TARGETS.values())
-    model = ModelConfig(
-        num_z_values=config.z_planes,
-        target_channels=targets,
-        base_depth=config.base_depth,
-        projection_depth=config.projection_depth,
-    )
+    model_settings = {
+        "num_z_values": config.z_planes,
+        "target_channels": config.channels,
+        "base_depth": config.base_depth,
+        "projection_depth": config.projection_depth,
+    }
+    if "batch_norm_decay" in ModelConfig.model_fields:
+        model_settings["batch_norm_decay"] = config.batch_norm_decay
+    else:  # pragma: no cover - until the network exposes its BN decay
+        logger.warning("this network has a fixed BN decay; short-run predictions may be flat")
+    model = ModelConfig(**model_settings)
     train_config = TrainConfig(
         wells=(out / "wells" / "train",),
         out=out / "run",

@@ -59,8 +59,6 @@ def download(config: DownloadConfig) -> list[Path]:
     config.out.mkdir(parents=True, exist_ok=True)
     results = []
     for url, sha256 in jobs:
-        archive = download_file(
-            url, config.out / _archive_name(url), sha256=sha256, timeout=config.timeout
-        )
+        archive = download_file(url, config.out / _archive_name(url), sha256=sha256, timeout=config.timeout)
         results.append(_unpack(archive, config.out) if config.extract else archive)
     return results

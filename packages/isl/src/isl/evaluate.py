@@ -79,9 +79,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, dict[str, float]]:
             pooled[channel].append((true.ravel(), prediction.ravel()))
             ssims[channel].append(value)
     if not rows:
-        raise DataError(
-            f"nothing to evaluate in {config.predictions}: no predicted channel has ground truth"
-        )
+        raise DataError(f"nothing to evaluate in {config.predictions}: no predicted channel has ground truth")
     summary: dict[str, dict[str, float]] = {}
     for channel, pairs in pooled.items():
         true = np.concatenate([t for t, _ in pairs])

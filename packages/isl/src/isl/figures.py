@@ -114,12 +114,8 @@ def panel_boxes(row: PanelRow, *, simplify: bool) -> list[np.ndarray]:
     boxes = [add_border(row.statistics[s], PURPLE) for s in statistics]
     boxes.append(add_border(row.truth, TURQUOISE))
     if not simplify:
-        boxes += [
-            add_border(additive_error(row.truth, row.statistics[s]), WHITE) for s in statistics[:3]
-        ]
-    boxes += [
-        add_border(subtractive_error(row.truth, row.statistics[s]), BLACK) for s in statistics[:3]
-    ]
+        boxes += [add_border(additive_error(row.truth, row.statistics[s]), WHITE) for s in statistics[:3]]
+    boxes += [add_border(subtractive_error(row.truth, row.statistics[s]), BLACK) for s in statistics[:3]]
     if not simplify:
         mask = row.mask if row.mask is not None else np.ones_like(row.truth)
         boxes.append(add_border(mask, MANGO))
@@ -328,7 +324,5 @@ def make_figures(config) -> list[Path]:  # noqa: ANN001 - FiguresConfig, importe
             target = config.out / record.name / "target_error_panel.png"
             target.parent.mkdir(parents=True, exist_ok=True)
             rows = target_panel_rows(record, simplify=config.simplify_panels)
-            written.append(
-                write_error_panel(target, rows, simplify=config.simplify_panels, overwrite=True)
-            )
+            written.append(write_error_panel(target, rows, simplify=config.simplify_panels, overwrite=True))
     return written

@@ -44,9 +44,7 @@ class Adam(tf.Module):
     ) -> None:
         """Update ``variables`` with ``gradients``; ``step`` is the 1-based update number."""
         if len(variables) != len(self.m):
-            raise ValueError(
-                f"Adam was built for {len(self.m)} variables but got {len(variables)}"
-            )
+            raise ValueError(f"Adam was built for {len(self.m)} variables but got {len(variables)}")
         t = tf.cast(step, tf.float32)
         beta1_power, beta2_power = tf.pow(self.beta1, t), tf.pow(self.beta2, t)
         for variable, m, v, gradient in zip(variables, self.m, self.v, gradients, strict=True):

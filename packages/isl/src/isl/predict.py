@@ -26,6 +26,7 @@ __all__ = ["load_network", "predict"]
 
 logger = logging.getLogger(__name__)
 
+
 def _resolve_checkpoint(config: PredictConfig) -> tuple[ModelConfig, DataConfig, Path, bool]:
     """(model config, data config, checkpoint location, is an isl run) for ``config.checkpoint``."""
     source = Path(config.checkpoint)
@@ -85,8 +86,7 @@ def _prepare(config: PredictConfig, model: ModelConfig, data: DataConfig) -> lis
     unknown = sorted(set(config.channels or ()) - set(model.target_channels))
     if unknown:
         raise ConfigError(
-            f"channels {unknown} are not predicted by this network; it predicts "
-            f"{list(model.target_channels)}"
+            f"channels {unknown} are not predicted by this network; it predicts {list(model.target_channels)}"
         )
     for well in wells:
         target = config.out / well.name
@@ -123,7 +123,6 @@ def _predict_well(
     config: PredictConfig, model: ModelConfig, data: DataConfig, net: Any, well: WellFiles, step: int
 ) -> Path:
     from cellsight_shared.io import atomic_write, write_json
-
     from isl.inference import output_region, predict_statistics
 
     layout = PatchLayout(
@@ -139,13 +138,9 @@ def _predict_well(
     rows, cols = well.shape
     if config.crop_size is not None:
         rows, cols = min(rows, config.crop_size), min(cols, config.crop_size)
-    in_values, in_masks = images.input_planes(
-        model.num_z_values, model.input_channels, (0, 0, rows, cols)
-    )
+    in_values, in_masks = images.input_planes(model.num_z_values, model.input_channels, (0, 0, rows, cols))
     stack = interleave(in_values, in_masks)
-    channels = config.channels or tuple(
-        c for c in model.target_channels if _present(images, c, data)
-    )
+    channels = config.channels or tuple(c for c in model.target_channels if _present(images, c, data))
     heads = [f"MAXPROJECT/{c}" for c in channels]
     if config.input_panel:
         heads = list(model.input_head_names) + heads

@@ -59,6 +59,7 @@ def write_synthetic_wells(
     *,
     shape: tuple[int, int] = (384, 384),
     n_planes: int = 5,
+    n_cells: int | None = None,
     seed: int = 0,
     prefix: str = "well",
 ) -> list[Path]:
@@ -66,7 +67,12 @@ def write_synthetic_wells(
     root = Path(root)
     return [
         write_synthetic_well(
-            root / f"{prefix}_{i}", shape=shape, n_planes=n_planes, seed=seed + i, well=f"A{i + 1}"
+            root / f"{prefix}_{i}",
+            shape=shape,
+            n_planes=n_planes,
+            n_cells=n_cells,
+            seed=seed + i,
+            well=f"A{i + 1}",
         )
         for i in range(count)
     ]

@@ -89,9 +89,7 @@ def _prepare_run_directory(config: TrainConfig) -> None:
                     f"own configuration ({stored}) or choose a new output directory"
                 )
     elif out.exists() and any(out.iterdir()):
-        raise ConfigError(
-            f"{out} exists, is not empty and is not an isl run directory; choose a new --out"
-        )
+        raise ConfigError(f"{out} exists, is not empty and is not an isl run directory; choose a new --out")
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -132,8 +130,13 @@ def _restore_initial_weights(net: Any, config: TrainConfig) -> None:
         return
     from isl.checkpoint import load_tf1_checkpoint
 
+    # transfer=True lets new target heads and a new z-count (projection shape) start fresh.
     report = load_tf1_checkpoint(
-        net, source, transfer=not config.restore_inputs, restore_heads=config.restore_heads
+        net,
+        source,
+        transfer=True,
+        restore_heads=config.restore_heads,
+        restore_inputs=config.restore_inputs,
     )
     logger.info("initial weights from TF1 checkpoint %s: %s", source, report)
 
@@ -222,9 +225,7 @@ def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None)
     strategy = make_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
-        raise ConfigError(
-            f"batch_size {config.batch_size} must be a multiple of the {replicas} replicas"
-        )
+        raise ConfigError(f"batch_size {config.batch_size} must be a multiple of the {replicas} replicas")
     _prepare_run_directory(config)
     chief = _is_chief(strategy)
     if chief:
@@ -253,9 +254,7 @@ def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None)
     checkpoint_dir = config.out / CHECKPOINT_DIR
     if not chief:  # every worker must save (collective ops); only the chief keeps its files
         checkpoint_dir = config.out / f".worker_{strategy.cluster_resolver.task_id}"
-    manager = tf.train.CheckpointManager(
-        checkpoint, str(checkpoint_dir), max_to_keep=config.keep_checkpoints
-    )
+    manager = tf.train.CheckpointManager(checkpoint, str(checkpoint_dir), max_to_keep=config.keep_checkpoints)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         logger.info("resuming %s at step %d", manager.latest_checkpoint, int(step.numpy()))
@@ -290,9 +289,7 @@ def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None)
         logger.info("nothing to do: the run is already at step %d", start_step)
         return checkpoint_dir
 
-    dataset = strategy.distribute_datasets_from_function(
-        _make_dataset_fn(wells, layout, config, start_step)
-    )
+    dataset = strategy.distribute_datasets_from_function(_make_dataset_fn(wells, layout, config, start_step))
     train_step = _make_train_step(strategy, net, optimizer, layout.num_input_heads, step)
     _loop(config, strategy, train_step, iter(dataset), step, manager, layout, chief)
     if chief:
@@ -369,7 +366,9 @@ def _loop(
                 in_loss = float(head_values[:n_in].mean()) if n_in else 0.0
                 t_loss = float(head_values[n_in:].mean()) if len(heads) > n_in else 0.0
                 bar.set_postfix(loss=f"{loss_value:.4f}")
-                logger.info("step %d: loss %.4f (input %.4f, target %.4f)", current, loss_value, in_loss, t_loss)
+                logger.info(
+                    "step %d: loss %.4f (input %.4f, target %.4f)", current, loss_value, in_loss, t_loss
+                )
                 rows.append([str(current), f"{loss_value:.6f}", f"{in_loss:.6f}", f"{t_loss:.6f}"])
                 if writer is not None:
                     with writer.as_default(step=current):

@@ -217,9 +217,7 @@ def _check_entry(
     for field, dataset in datasets:
         where = _describe(json_path, name, field)
         geometry = _geometry(store, dataset, where=where)
-        if not all(
-            math.isclose(a, b) for a, b in zip(geometry.voxel_size, entry.voxel_size, strict=True)
-        ):
+        if not all(math.isclose(a, b) for a, b in zip(geometry.voxel_size, entry.voxel_size, strict=True)):
             raise ConfigError(
                 f"{where}: {store / dataset} has voxel size {list(geometry.voxel_size)} nm but the "
                 f"entry's voxel_size is {entry.voxel_size} nm; set voxel_size to "
@@ -277,9 +275,7 @@ def load_data_config(
     try:
         config = DataConfig.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(
-            f"entry {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
+        problems = "; ".join(f"entry {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
         raise ConfigError(f"data JSON {path}: {problems}") from err
     if check_zarr:
         for name, entry in config.entries.items():

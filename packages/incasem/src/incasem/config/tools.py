@@ -11,9 +11,7 @@ from incasem.config.base import FrozenModel
 
 __all__ = ["ConvertConfig", "EqualizeConfig", "ExportTiffConfig", "MetricMaskConfig"]
 
-PositiveFloats = Annotated[
-    tuple[Annotated[float, Field(gt=0)], ...], Field(min_length=3, max_length=3)
-]
+PositiveFloats = Annotated[tuple[Annotated[float, Field(gt=0)], ...], Field(min_length=3, max_length=3)]
 Floats = Annotated[tuple[float, ...], Field(min_length=3, max_length=3)]
 PositiveInts = Annotated[tuple[Annotated[int, Field(gt=0)], ...], Field(min_length=3, max_length=3)]
 

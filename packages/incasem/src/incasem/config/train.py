@@ -28,9 +28,7 @@ __all__ = [
 ]
 
 Triple = Annotated[tuple[Annotated[int, Field(gt=0)], ...], Field(min_length=3, max_length=3)]
-FloatTriple = Annotated[
-    tuple[Annotated[float, Field(ge=0)], ...], Field(min_length=3, max_length=3)
-]
+FloatTriple = Annotated[tuple[Annotated[float, Field(ge=0)], ...], Field(min_length=3, max_length=3)]
 
 
 class RejectConfig(FrozenModel):
@@ -158,13 +156,10 @@ class TrainConfig(FrozenModel):
         # Fails early, naming valid sizes, if the block does not pass the network.
         self.model.output_shape(self.input_shape)
         if self.balance.clipmin > self.balance.clipmax:
-            raise ValueError(
-                f"balance.clipmin {self.balance.clipmin} exceeds clipmax {self.balance.clipmax}"
-            )
+            raise ValueError(f"balance.clipmin {self.balance.clipmin} exceeds clipmax {self.balance.clipmax}")
         if any(a not in (0, 1, 2) for a in self.augmentation.transpose_only):
             raise ValueError(
-                f"augmentation.transpose_only must list axes 0, 1, 2, got "
-                f"{self.augmentation.transpose_only}"
+                f"augmentation.transpose_only must list axes 0, 1, 2, got {self.augmentation.transpose_only}"
             )
         return self
 

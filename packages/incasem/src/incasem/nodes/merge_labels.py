@@ -22,12 +22,12 @@ class MergeLabels(gp.BatchFilter):
     """
 
     def __init__(self, labels: Mapping[gp.ArrayKey, int], target: gp.ArrayKey) -> None:
+        if not labels:
+            raise ValueError("MergeLabels needs at least one label array")
         self.labels = dict(labels)
         self.target = target
 
     def setup(self) -> None:
-        if not self.labels:
-            raise gp.PipelineSetupError("MergeLabels needs at least one label array")
         first = next(iter(self.labels))
         spec = self.spec[first].copy()
         spec.dtype = np.uint32

@@ -21,12 +21,12 @@ class MergeMasks(gp.BatchFilter):
     """
 
     def __init__(self, masks: Sequence[gp.ArrayKey], target: gp.ArrayKey) -> None:
+        if not masks:
+            raise ValueError("MergeMasks needs at least one mask array")
         self.masks = list(masks)
         self.target = target
 
     def setup(self) -> None:
-        if not self.masks:
-            raise gp.PipelineSetupError("MergeMasks needs at least one mask array")
         spec = self.spec[self.masks[0]].copy()
         spec.dtype = np.uint8
         spec.interpolatable = False

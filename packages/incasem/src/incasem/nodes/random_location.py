@@ -64,8 +64,14 @@ class RandomLocation(gp.RandomLocation):
         s = self.integral
         (z0, y0, x0), (z1, y1, x1) = tuple(begin), tuple(end)
         total = (
-            s[z1, y1, x1] - s[z0, y1, x1] - s[z1, y0, x1] - s[z1, y1, x0]
-            + s[z0, y0, x1] + s[z0, y1, x0] + s[z1, y0, x0] - s[z0, y0, x0]
+            s[z1, y1, x1]
+            - s[z0, y1, x1]
+            - s[z1, y0, x1]
+            - s[z1, y1, x0]
+            + s[z0, y0, x1]
+            + s[z0, y1, x0]
+            + s[z1, y0, x0]
+            - s[z0, y0, x0]
         )
         volume = int(np.prod(tuple(end - begin)))
         return float(total) / volume if volume else 0.0

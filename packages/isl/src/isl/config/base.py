@@ -23,9 +23,7 @@ class IslConfigModel(BaseModel):
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
-def load_config(
-    cls: type[ConfigT], path: Path | None, overrides: Mapping[str, Any] | None = None
-) -> ConfigT:
+def load_config(cls: type[ConfigT], path: Path | None, overrides: Mapping[str, Any] | None = None) -> ConfigT:
     """Read a TOML file into ``cls``; ``overrides`` (from the command line) win over the file.
 
     ``path`` may be None when every required field comes from ``overrides``. Errors name the file.

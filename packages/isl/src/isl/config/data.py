@@ -53,9 +53,7 @@ class DataConfig(IslConfigModel):
     @model_validator(mode="after")
     def _crop_holds_a_patch(self) -> DataConfig:
         if self.crop_size < self.patch_size:
-            raise ValueError(
-                f"crop_size ({self.crop_size}) must be at least patch_size ({self.patch_size})"
-            )
+            raise ValueError(f"crop_size ({self.crop_size}) must be at least patch_size ({self.patch_size})")
         overlap = set(self.input_channels) & set(self.derived_channels)
         if overlap:
             raise ValueError(f"channels {sorted(overlap)} are both inputs and derived targets")

@@ -141,13 +141,9 @@ def load_well(
         if not present:
             continue
         if len(present) > 1:
-            raise DataError(
-                f"well {files.directory}: several modalities {present} for {channel}; keep one"
-            )
+            raise DataError(f"well {files.directory}: several modalities {present} for {channel}; keep one")
         source = present[0]
-        planes[channel] = [
-            _read(files.files[(z, source)]) for z in range(files.num_planes)
-        ]
+        planes[channel] = [_read(files.files[(z, source)]) for z in range(files.num_planes)]
     wanted: set[str] = set()
     for channel in target_channels:
         wanted.update(derived.get(channel, (channel,)))
@@ -156,7 +152,5 @@ def load_well(
         for channel in sorted(wanted)
         if (MAXPROJECT, channel) in files.files
     }
-    logger.debug(
-        "loaded well %s: %d planes, targets %s", files.name, files.num_planes, sorted(projections)
-    )
+    logger.debug("loaded well %s: %d planes, targets %s", files.name, files.num_planes, sorted(projections))
     return WellImages(files=files, planes=planes, projections=projections)

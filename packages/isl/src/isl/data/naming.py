@@ -71,9 +71,7 @@ def parse_image_name(path: str | Path) -> ImageKey | None:
         try:
             z = int(fields["z_depth"])
         except ValueError:
-            raise ValueError(
-                f"{name}: z_depth must be an integer, got {fields['z_depth']!r}"
-            ) from None
+            raise ValueError(f"{name}: z_depth must be an integer, got {fields['z_depth']!r}") from None
     else:
         raise ValueError(
             f"{name}: no z in the file name; expected 'z_depth-<INT>' for a z-plane or "

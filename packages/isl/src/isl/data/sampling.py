@@ -163,8 +163,7 @@ class PatchStream:
         size = self.crop_size
         if rows < size or cols < size:
             raise ValueError(
-                f"well {self.wells[well_index].directory} is {rows}x{cols}, smaller than "
-                f"crop_size {size}"
+                f"well {self.wells[well_index].directory} is {rows}x{cols}, smaller than crop_size {size}"
             )
         planes = self.layout.num_input_heads
         recipes = []

@@ -86,13 +86,9 @@ def _read_header(path: Path) -> tuple[tuple[int, int], np.dtype]:
             mode, (width, height) = image.mode, image.size
             image.verify()  # walks every chunk and its CRC: catches truncation and corruption
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(
-            f"{path} is not a readable PNG ({err}); re-export or remove the file"
-        ) from err
+        raise DataError(f"{path} is not a readable PNG ({err}); re-export or remove the file") from err
     if mode not in _PNG_MODES:
-        raise DataError(
-            f"{path} is a {mode!r} image; wells hold single-channel 8- or 16-bit grayscale PNGs"
-        )
+        raise DataError(f"{path} is a {mode!r} image; wells hold single-channel 8- or 16-bit grayscale PNGs")
     dtype = np.dtype(_PNG_MODES[mode] or np.uint16)
     return (height, width), dtype
 
@@ -206,14 +202,10 @@ def check_wells(
                 )
         for channel in model_input_channels:
             if channel != TRANSMISSION and channel not in planes:
-                raise DataError(
-                    f"well {well.directory}: model input channel {channel} has no z-planes"
-                )
+                raise DataError(f"well {well.directory}: model input channel {channel} has no z-planes")
         counts = {c: sum(1 for z, ch in well.files if ch == c and isinstance(z, int)) for c in planes}
         if len(set(counts.values())) > 1:
-            raise DataError(
-                f"well {well.directory}: channels have different numbers of z-planes {counts}"
-            )
+            raise DataError(f"well {well.directory}: channels have different numbers of z-planes {counts}")
         if expected_z_planes is not None and well.num_planes != expected_z_planes:
             raise DataError(
                 f"well {well.directory}: expected {expected_z_planes} z-planes, found "
@@ -230,4 +222,3 @@ def check_wells(
                 f"well {well.directory}: images are {well.shape[0]}x{well.shape[1]}, smaller than "
                 f"the {min_size}x{min_size} needed; use larger images or a smaller crop"
             )
-

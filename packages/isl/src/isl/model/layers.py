@@ -21,6 +21,7 @@ __all__ = [
     "Minception",
     "Projection",
     "ResidualV2Conv",
+    "crop_border",
     "glorot_uniform",
 ]
 
