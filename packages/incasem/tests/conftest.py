@@ -16,15 +16,23 @@ RESOLUTION = (5, 5, 5)
 @pytest.fixture(scope="session")
 def em_zarr(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 64^3 synthetic cell (seed 3): raw, mask, labels/<organelle>, metric_masks/mito."""
+    return synthetic_cell(tmp_path_factory.mktemp("data") / "cell.zarr", shape=SHAPE, seed=3)
+
+
+def synthetic_cell(path: Path, *, shape: tuple[int, int, int], seed: int) -> Path:
+    """Write a synthetic cell with ``raw_equalized_0.02`` (the training CLAHE) and a mito metric mask."""
     from cellsight_shared.io import write_zarr
     from cellsight_shared.synthetic.em import em_volume, write_em_volume_zarr
+    from incasem.equalize import clahe_fast
     from incasem.metric_mask import metric_mask_array
 
-    em = em_volume(shape=SHAPE, seed=3, n_mito=6, n_er=4)
-    path = tmp_path_factory.mktemp("data") / "cell.zarr"
+    small = min(shape) < 96
+    em = em_volume(shape=shape, seed=seed, **({"n_mito": 6, "n_er": 4} if small else {}))
     write_em_volume_zarr(path, em, resolution=RESOLUTION)
+    geometry = {"offset": (0, 0, 0), "resolution": RESOLUTION}
+    write_zarr(path, "volumes/raw_equalized_0.02", clahe_fast(em.raw, kernel_size=128), **geometry)
     mask = metric_mask_array(em.labels["mito"], inwards=1, outwards=1)
-    write_zarr(path, "volumes/metric_masks/mito", mask, offset=(0, 0, 0), resolution=RESOLUTION)
+    write_zarr(path, "volumes/metric_masks/mito", mask, **geometry)
     return path
 
 

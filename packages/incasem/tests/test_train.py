@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import entry, small_train_config
+from conftest import entry, small_train_config, synthetic_cell
 
 from incasem.checkpoint import load_checkpoint, save_checkpoint
 from incasem.errors import CheckpointError, ConfigError, DataError
@@ -129,7 +129,7 @@ def test_validation_logs_loss_and_f1(em_zarr, data_json, write_data_json, tmp_pa
     assert all(0.0 <= float(r["f1_class_1"]) <= 1.0 and float(r["loss"]) > 0 for r in rows)
 
 
-def _held_out_scores(model_dir, zarr, context, input_shape, output_shape):
+def _held_out_scores(model_dir, zarr, context, input_shape, output_shape, size):
     """Scores at p >= 0.5, the best F1 over evaluate's threshold sweep, the all-foreground F1."""
     from cellsight_shared.metrics import binary_scores_at_thresholds
     from incasem.checkpoint import build_model_from_checkpoint, latest_checkpoint
@@ -139,10 +139,14 @@ def _held_out_scores(model_dir, zarr, context, input_shape, output_shape):
     from incasem.validate import predict_region, score_region
 
     model, _ = build_model_from_checkpoint(latest_checkpoint(model_dir))
-    held = DataEntry.model_validate(entry(zarr, offset=(context,) * 3, shape=(64 - 2 * context,) * 3))
+    held = DataEntry.model_validate(_equalized(zarr, context, size))
     region = read_region(held, context=context)
     probs = predict_region(
-        model, region.raw, input_shape=input_shape, output_shape=output_shape, device=torch.device("cpu")
+        model,
+        region.raw,
+        input_shape=input_shape,
+        output_shape=output_shape,
+        device=torch.device("cpu"),
     )
     counted = region.mask & region.metric_mask
     sweep = binary_scores_at_thresholds(region.labels == 1, probs[1], DEFAULT_THRESHOLDS, mask=counted)
@@ -150,30 +154,27 @@ def _held_out_scores(model_dir, zarr, context, input_shape, output_shape):
     return score_region(probs, region), max(s.f1 for s in sweep), 2 * foreground / (1 + foreground)
 
 
+def _equalized(zarr, context, size):
+    """The whole cell but its context rim, on the CLAHE-equalised raw the models train on."""
+    return entry(
+        zarr,
+        offset=(context,) * 3,
+        shape=(size - 2 * context,) * 3,
+        raw="volumes/raw_equalized_0.02",
+    )
+
+
 @pytest.fixture(scope="module")
 def held_out_zarr(tmp_path_factory):
-    """A second synthetic cell (another seed) that training never sees."""
-    from cellsight_shared.io import write_zarr
-    from cellsight_shared.synthetic.em import em_volume, write_em_volume_zarr
-    from incasem.metric_mask import metric_mask_array
-
-    em = em_volume(shape=(64, 64, 64), seed=11, n_mito=6, n_er=4)
-    path = tmp_path_factory.mktemp("held") / "held.zarr"
-    write_em_volume_zarr(path, em)
-    write_zarr(
-        path,
-        "volumes/metric_masks/mito",
-        metric_mask_array(em.labels["mito"], inwards=1, outwards=1),
-        offset=(0, 0, 0),
-        resolution=(5, 5, 5),
-    )
-    return path
+    """A second 64^3 synthetic cell (another seed) that training never sees."""
+    return synthetic_cell(tmp_path_factory.mktemp("held") / "held.zarr", shape=(64, 64, 64), seed=11)
 
 
-def test_network_learns_quickly(data_json, held_out_zarr, tmp_path):
+def test_network_learns_quickly(em_zarr, held_out_zarr, write_data_json, tmp_path):
     """Loss falls and held-out F1 beats predicting all background (0) or all foreground."""
+    data = write_data_json({"train": _equalized(em_zarr, 9, 64)})
     config = small_train_config(
-        data_json,
+        data,
         tmp_path / "run",
         iterations=30,
         save_every=30,
@@ -186,26 +187,32 @@ def test_network_learns_quickly(data_json, held_out_zarr, tmp_path):
     losses = [float(r["loss"]) for r in _rows(tmp_path / "run" / "log.csv")]
     assert np.mean(losses[-8:]) < 0.85 * np.mean(losses[:8])
     scores, best_f1, all_foreground_f1 = _held_out_scores(
-        tmp_path / "run" / "checkpoints", held_out_zarr, 9, (44, 44, 44), (26, 26, 26)
+        tmp_path / "run" / "checkpoints", held_out_zarr, 9, (44, 44, 44), (26, 26, 26), 64
     )
     assert scores.f1[1] > max(0.0, all_foreground_f1)
-    assert best_f1 > scores.f1[1] or best_f1 > 2 * all_foreground_f1
+    assert best_f1 > 1.5 * all_foreground_f1
 
 
 @pytest.mark.slow
-def test_network_reaches_f1_of_0_8_on_a_held_out_volume(data_json, held_out_zarr, tmp_path):
-    """F1 >= 0.8 at the best threshold of evaluate's sweep (0.1 ... 0.9).
+def test_network_reaches_f1_of_0_8_on_a_held_out_volume(write_data_json, tmp_path):
+    """F1 >= 0.8 at the best threshold of evaluate's sweep (0.1 ... 0.9), on another cell.
 
     Class-balanced training calibrates the probabilities to equal class priors, so a network
     this small (4 feature maps, one downsampling) over-segments at p >= 0.5 for a 5 %
     foreground; the paper's evaluation script also reports the best threshold.
     """
+    train_cell = synthetic_cell(tmp_path / "train.zarr", shape=(96, 96, 96), seed=0)
+    held_cell = synthetic_cell(tmp_path / "held.zarr", shape=(96, 96, 96), seed=1)
+    data = write_data_json({"train": _equalized(train_cell, 9, 96)})
+    validation = write_data_json({"held": _equalized(held_cell, 9, 96)}, name="held.json")
     config = small_train_config(
-        data_json,
+        data,
         tmp_path / "run",
-        iterations=600,
-        save_every=600,
+        iterations=800,
+        save_every=200,
+        validate_every=200,
         lr=3e-3,
+        validation_data=validation,
         model={"num_fmaps": 4, "downsample_factors": [[2, 2, 2]]},
         input_shape=(44, 44, 44),
         augmentation={"elastic": {"enabled": False}},
@@ -213,7 +220,7 @@ def test_network_reaches_f1_of_0_8_on_a_held_out_volume(data_json, held_out_zarr
     )
     train(config)
     scores, best_f1, all_foreground_f1 = _held_out_scores(
-        tmp_path / "run" / "checkpoints", held_out_zarr, 9, (44, 44, 44), (26, 26, 26)
+        tmp_path / "run" / "checkpoints", held_cell, 9, (44, 44, 44), (26, 26, 26), 96
     )
     assert best_f1 >= 0.8
     assert scores.f1[1] > all_foreground_f1

@@ -96,7 +96,7 @@ def tiny_network_factory():  # noqa: ANN201
     return make_tiny_network
 
 
-#: The learning test's demo: 30 steps of the real (narrow) network on nuclei only.
+#: The learning test's demo: 30 steps of the real (narrow) network on nuclei only (r ~ 0.95).
 DEMO_TOML = """
 steps = 30
 channels = ["DAPI_CONFOCAL"]
@@ -104,6 +104,7 @@ train_wells = 3
 test_wells = 1
 image_size = 384
 z_planes = 3
+recalibrate_batch_norm = 4
 """
 
 

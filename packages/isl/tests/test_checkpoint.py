@@ -185,15 +185,17 @@ def test_restore_heads_false_skips_every_head(tmp_path: Path) -> None:
 
 
 def test_restore_inputs_false_skips_projection_and_input_heads(tmp_path: Path) -> None:
-    """restore_inputs=False re-uses only the trunk and the target heads."""
+    """restore_inputs=False re-uses only the trunk and the target heads, whatever the z-count."""
     write_tf1_checkpoint(tmp_path / "model.ckpt-3", random_weights(TINY, seed=6))
-    net = build_model(TINY, seed=0)
+    config = TINY.model_copy(update={"num_z_values": 3})
+    net = build_model(config, seed=0)
 
     report = load_tf1_checkpoint(net, tmp_path, restore_inputs=False)
 
     assert {n.split("/")[0] for n in report.kept} == {"Conv", "head"}
     assert all(not n.startswith("head/MAXPROJECT") for n in report.kept)
-    assert len(report.kept) == 2 + TINY.num_input_heads * 6
+    assert len(report.kept) == 2 + config.num_input_heads * 6
+    assert len([n for n in report.ignored if n.startswith("head/")]) == TINY.num_input_heads * 6
 
 
 def test_save_tf1_checkpoint_round_trips(tmp_path: Path, patch: np.ndarray) -> None:

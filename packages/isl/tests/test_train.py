@@ -193,3 +193,106 @@ def test_multi_worker_strategy_needs_a_cluster_description(monkeypatch: pytest.M
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="TF_CONFIG"):
         make_strategy("multi_worker_mirrored")
+
+
+def test_batch_norm_recalibration_makes_inference_match_training_mode() -> None:
+    """Precise BN from one batch: inference on that batch matches training-mode output.
+
+    Not exactly: moving variances are Bessel-corrected, batch normalisation is not, and the deep
+    layers see few pixels (6x6 in tower 4), so about 1 % remains.
+    """
+    from isl.model import build_model
+    from isl.train import recalibrate_batch_norm
+
+    model = ModelConfig(num_z_values=2, target_channels=("DAPI_CONFOCAL",), base_depth=16, projection_depth=4)
+    net = build_model(model, seed=1)
+    x = tf.random.stateless_uniform([2, 250, 250, model.input_depth], seed=[1, 2])
+    training_mode = net(x, training=True).numpy()
+    before = net(x, training=False).numpy()
+    layers = recalibrate_batch_norm(net, [x])
+    after = net(x, training=False).numpy()
+    assert layers > 100  # every module has BN layers; so does every head
+    scale = np.abs(training_mode).max()
+    error_after = np.abs(after - training_mode).max()
+    assert error_after < 0.03 * scale
+    assert np.abs(before - training_mode).max() > 10 * error_after
+
+
+def test_patch_size_off_the_16_pixel_grid_is_refused(synthetic_wells: list[Path], tmp_path: Path) -> None:
+    """The network takes 250 + 16k inputs: 260 is a ConfigError before anything is created."""
+    data = DataConfig(input_channels=("PHASE_CONTRAST",), derived_channels={}, patch_size=260, crop_size=260)
+    config = _config(synthetic_wells, tmp_path / "run", data=data)
+    with pytest.raises(ConfigError, match="250 \\+ 16k"):
+        train(config)
+    assert not config.out.exists()
+
+
+def _small_real_config(wells: list[Path], out: Path, **overrides: object) -> TrainConfig:
+    settings: dict[str, object] = dict(
+        wells=wells,
+        out=out,
+        model=ModelConfig(num_z_values=5, target_channels=SMALL_TARGETS, base_depth=16, projection_depth=4),
+        data=DataConfig(
+            input_channels=("PHASE_CONTRAST",),
+            derived_channels={},
+            patch_size=250,
+            crop_size=384,
+            patch_stride=134,
+            crops_per_visit=1,
+        ),
+        steps=2,
+        batch_size=4,
+        learning_rate=1e-3,
+        log_every=1,
+        checkpoint_every=2,
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def large_wells(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two 384x384 synthetic wells (the real network needs 250-px patches)."""
+    from isl.synthetic import write_synthetic_wells
+
+    return write_synthetic_wells(tmp_path_factory.mktemp("large"), 2, shape=(384, 384), n_planes=5)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TWO_CPUS, reason="could not create two logical CPU devices")
+def test_real_network_trains_under_mirrored_strategy(large_wells: list[Path], tmp_path: Path) -> None:
+    """The BN network on two replicas: finite losses, synchronised moving statistics, checkpoint."""
+    config = _small_real_config(large_wells, tmp_path / "run", strategy="mirrored")
+    checkpoints = train(config)
+    losses = _losses(config.out)
+    assert all(np.isfinite(v) for v in losses.values()) and sorted(losses) == [1, 2]
+    assert tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-2")
+
+
+@pytest.mark.slow
+def test_fine_tuning_from_a_tf1_checkpoint_with_a_new_z_count_and_label(
+    large_wells: list[Path], tmp_path: Path
+) -> None:
+    """Condition E style: 13-z TF1 weights -> a 5-z network with a new head; the trunk is kept."""
+    from isl.checkpoint import save_tf1_checkpoint
+    from isl.model import build_model
+
+    source_model = ModelConfig(
+        num_z_values=13, target_channels=("DAPI_CONFOCAL",), base_depth=16, projection_depth=4
+    )
+    source = build_model(source_model, seed=5)
+    save_tf1_checkpoint(source, tmp_path / "tf1" / "model.ckpt", global_step=7)
+    config = _small_real_config(
+        large_wells, tmp_path / "run", restore_from=tmp_path / "tf1", restore_inputs=False, steps=1,
+        learning_rate=1e-12, recalibrate_batch_norm=0,
+    )  # fmt: skip
+    train(config)
+    tuned = build_model(config.model, seed=99)
+    tf.train.Checkpoint(model=tuned).restore(
+        tf.train.latest_checkpoint(str(config.out / "checkpoints"))
+    ).expect_partial()
+    name = "upper_recursion_0/expand_rv2/Conv/weights"
+    np.testing.assert_allclose(
+        tuned.variables_by_name[name].numpy(), source.variables_by_name[name].numpy(), atol=1e-6
+    )
+    assert tuned.variables_by_name["Conv/weights"].shape[2] == 10  # 5 z x [image, mask]

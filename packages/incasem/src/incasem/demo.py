@@ -146,7 +146,9 @@ def run_demo(config: DemoConfig) -> Path:
         prediction=probability,
         labels=labels,
         title=f"held-out synthetic cell: {config.organelle} probability (red), truth (green); "
-        f"F1 {metrics.get('f1_class_1', float('nan')):.3f}",
+        f"F1 {metrics.get('f1_class_1', float('nan')):.3f} at p >= 0.5, "
+        f"{metrics.get('best_f1_class_1', float('nan')):.3f} at "
+        f"p >= {metrics.get('best_threshold_class_1', float('nan'))}",
     )
     summary = {
         "f1": metrics.get("f1_class_1"),

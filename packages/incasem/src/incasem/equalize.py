@@ -195,9 +195,7 @@ def clahe_reference(
     return _to_uint8(result[inner].astype(np.uint16))
 
 
-def _region_tables(
-    binned: np.ndarray, kernel: Sequence[int], nbins: int, clip_limit: float
-) -> np.ndarray:
+def _region_tables(binned: np.ndarray, kernel: Sequence[int], nbins: int, clip_limit: float) -> np.ndarray:
     """Clipped lookup tables of every region of a padded, binned volume: (rz, ry, rx, nbins)."""
     n_regions = [s // k - 1 for s, k in zip(binned.shape, kernel, strict=True)]
     hists = np.empty((*n_regions, nbins), dtype=np.int64)

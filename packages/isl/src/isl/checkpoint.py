@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from isl.config.model import TARGET_Z_LABEL
 from isl.errors import CheckpointError
 from isl.model import IslNetwork
 
@@ -107,11 +108,12 @@ def _is_head(name: str) -> bool:
     return name.startswith("head/")
 
 
-def _is_input_part(net: IslNetwork, name: str) -> bool:
+def _is_input_part(name: str) -> bool:
     """The projection and the input-reconstruction heads (what depends on the z-count)."""
     if name in _PROJECTION:
         return True
-    return any(name.startswith(f"head/{h}/") for h in net.config.input_head_names)
+    parts = name.split("/")
+    return parts[0] == "head" and len(parts) > 1 and parts[1] != TARGET_Z_LABEL
 
 
 def _listing(names: list[str]) -> str:
@@ -133,7 +135,7 @@ def _plan_load(
     restored, kept, missing, mismatched = [], [], [], []
     projection_fits = stored.get("Conv/weights") == expected["Conv/weights"]
     for name, shape in expected.items():
-        skip = (_is_head(name) and not restore_heads) or (not restore_inputs and _is_input_part(net, name))
+        skip = (_is_head(name) and not restore_heads) or (not restore_inputs and _is_input_part(name))
         if transfer and name in _PROJECTION and not projection_fits:
             skip = True  # a new z-count or new input channels: a fresh projection
         if skip:
@@ -155,7 +157,7 @@ def _plan_load(
         elif (
             _TRAINING_EXTRAS.search(name)
             or (_is_head(name) and (transfer or not restore_heads))
-            or (not restore_inputs and name in _PROJECTION)
+            or (not restore_inputs and _is_input_part(name))
         ):
             ignored.append(name)
         else:

@@ -48,17 +48,12 @@ def run_demo(config: DemoConfig) -> Path:
     )
     logger.info("wrote %d training and %d test wells", len(train_wells), len(test_wells))
 
-    model_settings = {
-        "num_z_values": config.z_planes,
-        "target_channels": config.channels,
-        "base_depth": config.base_depth,
-        "projection_depth": config.projection_depth,
-    }
-    if "batch_norm_decay" in ModelConfig.model_fields:
-        model_settings["batch_norm_decay"] = config.batch_norm_decay
-    else:  # pragma: no cover - until the network exposes its BN decay
-        logger.warning("this network has a fixed BN decay; short-run predictions may be flat")
-    model = ModelConfig(**model_settings)
+    model = ModelConfig(
+        num_z_values=config.z_planes,
+        target_channels=config.channels,
+        base_depth=config.base_depth,
+        projection_depth=config.projection_depth,
+    )
     train_config = TrainConfig(
         wells=(out / "wells" / "train",),
         out=out / "run",
@@ -75,6 +70,7 @@ def run_demo(config: DemoConfig) -> Path:
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
         checkpoint_every=max(1, config.steps // 2),
+        recalibrate_batch_norm=config.recalibrate_batch_norm,
         log_every=max(1, config.steps // 30),
         seed=config.seed,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from isl.errors import CheckpointError, ConfigError
 from isl.losses import combine_head_losses, head_losses, head_sums_and_counts
 from isl.optimizer import Adam
 
-__all__ = ["LOSS_LOG", "make_strategy", "network_output_size", "train"]
+__all__ = ["LOSS_LOG", "make_strategy", "network_output_size", "recalibrate_batch_norm", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +93,13 @@ def _prepare_run_directory(config: TrainConfig) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _check_inputs(config: TrainConfig) -> list[WellFiles]:
+def _check_inputs(config: TrainConfig, *, default_network: bool) -> list[WellFiles]:
     """Validate wells, sizes and the restore source before any work starts."""
+    patch = config.data.patch_size
+    if default_network and (patch < 250 or (patch - 250) % 16):
+        raise ConfigError(
+            f"data.patch_size must be 250 + 16k for this network (250 as in the paper), got {patch}"
+        )
     wells = find_wells(config.wells)
     data = config.data
     check_wells(
@@ -221,7 +226,7 @@ def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None)
     stand-in networks with the same call contract: ``net(x, training)`` -> logits
     [B, h, w, heads, classes], ``trainable_variables``).
     """
-    wells = _check_inputs(config)
+    wells = _check_inputs(config, default_network=network_factory is None)
     strategy = make_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -291,7 +296,13 @@ def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None)
 
     dataset = strategy.distribute_datasets_from_function(_make_dataset_fn(wells, layout, config, start_step))
     train_step = _make_train_step(strategy, net, optimizer, layout.num_input_heads, step)
-    _loop(config, strategy, train_step, iter(dataset), step, manager, layout, chief)
+    finalize = None
+    if config.recalibrate_batch_norm:
+
+        def finalize() -> None:
+            _recalibrate_from_stream(net, wells, layout, config)
+
+    _loop(config, strategy, train_step, iter(dataset), step, manager, layout, chief, finalize)
     if chief:
         from isl.figures import plot_loss_curve
 
@@ -343,6 +354,7 @@ def _loop(
     manager: tf.train.CheckpointManager,
     layout: PatchLayout,
     chief: bool,
+    before_final_save: Callable[[], None] | None = None,
 ) -> None:
     from cellsight_shared.cli import progress
 
@@ -377,6 +389,8 @@ def _loop(
                         tf.summary.scalar("loss/target", t_loss)
                         for name, value in zip(heads, head_values, strict=True):
                             tf.summary.scalar(f"loss/{name}", float(value))
+            if current == config.steps and before_final_save is not None:
+                before_final_save()
             if current % config.checkpoint_every == 0 or current == config.steps:
                 manager.save(checkpoint_number=current)
                 if chief:
@@ -385,6 +399,70 @@ def _loop(
         bar.close()
         if writer is not None:
             writer.flush()
+
+
+def recalibrate_batch_norm(net: Any, batches: Iterable[tf.Tensor]) -> int:
+    """Set every BN layer's moving statistics to its average batch statistics over ``batches``.
+
+    "Precise BN": with the original's decay of 0.999 the moving averages need thousands of
+    steps to settle, and lag the weights in any case. This re-estimates them for the final
+    weights. Each training-mode pass with the moving statistics zeroed leaves
+    ``(1 - decay) * batch statistic`` in them, which is read back and averaged. Returns the number
+    of BN layers updated. ``batches`` are network inputs [B, H, W, D].
+    """
+    from isl.model.layers import BN_MOMENTUM, BatchNorm
+
+    layers = [m for m in net.submodules if isinstance(m, BatchNorm)]
+    if not layers:
+        return 0
+    factor = 1.0 - BN_MOMENTUM
+    means = [tf.zeros_like(b.moving_mean) for b in layers]
+    variances = [tf.zeros_like(b.moving_variance) for b in layers]
+    count = 0
+    for batch in batches:
+        for layer in layers:
+            layer.moving_mean.assign(tf.zeros_like(layer.moving_mean))
+            layer.moving_variance.assign(tf.zeros_like(layer.moving_variance))
+        net(batch, training=True)
+        means = [m + b.moving_mean / factor for m, b in zip(means, layers, strict=True)]
+        variances = [v + b.moving_variance / factor for v, b in zip(variances, layers, strict=True)]
+        count += 1
+    if count == 0:
+        raise ValueError("recalibrate_batch_norm needs at least one batch")
+    for layer, mean, variance in zip(layers, means, variances, strict=True):
+        layer.moving_mean.assign(mean / count)
+        layer.moving_variance.assign(variance / count)
+    return len(layers)
+
+
+def _recalibrate_from_stream(
+    net: Any, wells: Sequence[WellFiles], layout: PatchLayout, config: TrainConfig
+) -> None:
+    """Precise BN from patches of a separate stream (the training stream's order is untouched)."""
+    data = config.data
+    stream = PatchStream(
+        wells,
+        layout,
+        crop_size=data.crop_size,
+        patch_stride=data.patch_stride,
+        crops_per_visit=data.crops_per_visit,
+        seed=config.seed,
+        stream_id=1_000_003,
+        flip_and_rotate=data.flip_and_rotate,
+    )
+    patches = stream.patches()
+
+    def batches() -> Iterator[tf.Tensor]:
+        for _ in range(config.recalibrate_batch_norm):
+            inputs = [next(patches)[0] for _ in range(config.batch_size)]
+            yield tf.constant(np.stack(inputs))
+
+    layers = recalibrate_batch_norm(net, batches())
+    logger.info(
+        "re-estimated the statistics of %d BN layers from %d batches",
+        layers,
+        config.recalibrate_batch_norm,
+    )
 
 
 def _write_loss_log(path: Path, rows: list[list[str]]) -> None:

@@ -36,8 +36,9 @@ class DemoConfig(IslConfigModel):
     """Width of the small network (the paper uses 400)."""
     projection_depth: int = Field(default=4, ge=1)
     """Features of the first 1x1 projection (16 in the paper)."""
-    batch_norm_decay: float = Field(default=0.9, gt=0.0, lt=1.0)
-    """Decay of the BN moving statistics: the paper's 0.999 needs thousands of steps to settle."""
+    recalibrate_batch_norm: int = Field(default=8, ge=0)
+    """Batches for re-estimating the BN statistics after training: with the paper's decay of
+    0.999 the moving averages of a short run are still near their initial values."""
     patch_size: int = Field(default=314, ge=250)
     """Training patch side, 250 + 16k: larger patches supervise more pixels per step (the paper
     trains on 250 -> 8x8 patches; 314 -> 72x72)."""

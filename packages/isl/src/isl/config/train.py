@@ -45,3 +45,7 @@ class TrainConfig(IslConfigModel):
     """tf.distribute strategy: one device, all local devices, or several hosts (TF_CONFIG)."""
     seed: int = 0
     """Seeds weights and the data order; a resumed run repeats the same order."""
+    recalibrate_batch_norm: int = Field(default=0, ge=0)
+    """After the last step, re-estimate the BN moving statistics from this many batches ("precise
+    BN"). 0 keeps the original's moving averages (decay 0.999), which need thousands of steps to
+    settle: short runs and fine-tunes predict better with ~8-16."""

@@ -108,13 +108,21 @@ def _segment(first_block: int, count: int, *, every_other: bool) -> Segment:
     return Segment(BLOCK * first_block, length, keep, dest)
 
 
+def _split(count: int, parts: int) -> list[int]:
+    """``parts + 1`` increasing boundaries from 0 to ``count``, as evenly spaced as integers allow."""
+    return [(i * count + parts // 2) // parts for i in range(parts + 1)]
+
+
 def _groups(firsts: list[int], size: int) -> list[list[int]]:
-    """Split ``firsts`` into runs of ``size``; the last run is shifted back to stay full."""
-    if len(firsts) <= size:
-        return [firsts] if firsts else []
-    groups = [firsts[i : i + size] for i in range(0, len(firsts), size)]
-    groups[-1] = firsts[-size:]
-    return groups
+    """Split ``firsts`` into the fewest runs of at most ``size``, of nearly equal lengths.
+
+    Equal lengths (rather than full runs and a remainder) keep tiles close to the requested size
+    and avoid recomputing overlapping tiles.
+    """
+    if not firsts:
+        return []
+    bounds = _split(len(firsts), -(-len(firsts) // size))
+    return [firsts[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def axis_segments(num_blocks: int, steps: int, *, exact: bool) -> list[Segment]:
@@ -130,12 +138,9 @@ def axis_segments(num_blocks: int, steps: int, *, exact: bool) -> list[Segment]:
     # One pass: tiles start on even blocks and compute every block up to their last even one;
     # consecutive tiles share that block so that the odd blocks between them are covered.
     evens = list(range(0, num_blocks, 2))
-    starts = list(range(0, max(len(evens) - steps, 0) + 1, steps - 1))
-    if starts[-1] + steps < len(evens):
-        starts.append(len(evens) - steps)
-    for start in starts:
-        group = evens[start : start + steps]
-        segments.append(_segment(group[0], len(group), every_other=False))
+    tiles = max(1, -(-(len(evens) - 1) // (steps - 1)))
+    for a, b in itertools.pairwise(_split(len(evens) - 1, tiles)):
+        segments.append(_segment(evens[a], b - a + 1, every_other=False))
     if num_blocks % 2 == 0:  # the last block is odd: one patch-aligned row of tiles
         segments.append(_segment(num_blocks - 1, 1, every_other=True))
     return segments

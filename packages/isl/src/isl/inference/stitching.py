@@ -111,12 +111,33 @@ def _head_fn(net: IslNetwork, indices: list[int], statistics: bool) -> Callable:
     return _compiled(net, key, lambda: tf.function(run, reduce_retracing=True, autograph=False))
 
 
-def _finish(out: np.ndarray, statistics: bool, region: tuple[int, int, int, int]) -> np.ndarray | dict:
-    row0, col0, rows, cols = region
-    out = out[row0 : row0 + rows, col0 : col0 + cols]
-    if not statistics:
-        return out
-    return {name: np.ascontiguousarray(out[..., i]) for i, name in enumerate(STATISTICS)}
+class _Output:
+    """The stitched result: one array of probabilities, or one array per statistic.
+
+    Statistics go straight into separate [rows, cols, heads] arrays so that returning them needs
+    no copy (for a 1500-px crop each output array is already a few hundred MB).
+    """
+
+    def __init__(self, shape: tuple[int, int], heads: int, statistics: bool, classes: int) -> None:
+        self.statistics = statistics
+        if statistics:
+            self.arrays = [np.zeros((*shape, heads), np.float32) for _ in STATISTICS]
+        else:
+            self.arrays = [np.zeros((*shape, heads, classes), np.float32)]
+
+    def write(self, index: tuple, values: np.ndarray) -> None:
+        """Store ``values`` [..., heads, 6 or classes] at ``index`` of the spatial axes."""
+        if self.statistics:
+            for i, array in enumerate(self.arrays):
+                array[index] = values[..., i]
+        else:
+            self.arrays[0][index] = values
+
+    def result(self, region: tuple[int, int, int, int]) -> np.ndarray | dict[str, np.ndarray]:
+        """The requested region (a view, not a copy)."""
+        row0, col0, rows, cols = region
+        cropped = [a[row0 : row0 + rows, col0 : col0 + cols] for a in self.arrays]
+        return dict(zip(STATISTICS, cropped, strict=True)) if self.statistics else cropped[0]
 
 
 # -- the fully convolutional path ---------------------------------------------------------------
@@ -142,8 +163,7 @@ def _predict_tiled(
     n_cols = (array.shape[1] - PATCH_SIZE) // BLOCK + 1
     row_segments = axis_segments(n_rows, steps, exact=exact)
     col_segments = axis_segments(n_cols, steps, exact=exact)
-    last = len(STATISTICS) if statistics else net.config.num_classes
-    out = np.zeros((BLOCK * n_rows, BLOCK * n_cols, len(indices), last), np.float32)
+    out = _Output((BLOCK * n_rows, BLOCK * n_cols), len(indices), statistics, net.config.num_classes)
     embed, head = _embed_fn(net), _head_fn(net, indices, statistics)
     tiles = list(itertools.product(row_segments, col_segments))
     logger.debug("predicting %d tiles of at most %d px (exact=%s)", len(tiles), tile_size, exact)
@@ -153,8 +173,8 @@ def _predict_tiled(
         embedding = embed(tf.constant(x)).numpy()[0]
         kept = embedding[np.ix_(r.keep, c.keep)]
         result = head(tf.constant(kept.reshape(-1, kept.shape[-1]))).numpy()
-        out[np.ix_(r.dest, c.dest)] = result.reshape(len(r.keep), len(c.keep), *result.shape[1:])
-    return _finish(out, statistics, region)
+        out.write(np.ix_(r.dest, c.dest), result.reshape(len(r.keep), len(c.keep), *result.shape[1:]))
+    return out.result(region)
 
 
 def predict_image(
@@ -231,8 +251,7 @@ def naive_patchwise(
     indices = _select_heads(net, heads)
     n_rows = (array.shape[0] - PATCH_SIZE) // BLOCK + 1
     n_cols = (array.shape[1] - PATCH_SIZE) // BLOCK + 1
-    last = len(STATISTICS) if statistics else net.config.num_classes
-    out = np.zeros((BLOCK * n_rows, BLOCK * n_cols, len(indices), last), np.float32)
+    out = _Output((BLOCK * n_rows, BLOCK * n_cols), len(indices), statistics, net.config.num_classes)
     forward = _compiled(
         net,
         "patches",
@@ -255,5 +274,5 @@ def naive_patchwise(
             values = probs
         values = values.numpy()
         for (a, b), value in zip(batch, values, strict=True):
-            out[BLOCK * a : BLOCK * (a + 1), BLOCK * b : BLOCK * (b + 1)] = value
-    return _finish(out, statistics, region)
+            out.write(np.s_[BLOCK * a : BLOCK * (a + 1), BLOCK * b : BLOCK * (b + 1)], value)
+    return out.result(region)
