@@ -104,7 +104,6 @@ train_wells = 3
 test_wells = 1
 image_size = 384
 z_planes = 3
-recalibrate_batch_norm = 4
 """
 
 

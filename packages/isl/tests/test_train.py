@@ -43,7 +43,7 @@ def _config(wells: list[Path], out: Path, **overrides: object) -> TrainConfig:
         ),
         steps=30,
         batch_size=8,
-        learning_rate=3e-3,
+        learning_rate=1e-2,
         checkpoint_every=10,
         log_every=5,
         seed=0,
@@ -153,7 +153,10 @@ def test_wells_smaller_than_the_crop_are_refused(synthetic_wells: list[Path], tm
 
 
 def test_few_steps_on_the_real_sample_lower_the_loss(tmp_path: Path) -> None:
-    """The real network (small width) on the real Condition B well: the loss falls in 8 steps."""
+    """On the real Condition B well, 6 steps of a narrow network lower the loss.
+
+    The original's sampling (520 crops -> 4 patches of 250), the well's 13 planes and 4 labels.
+    """
     well = require_test_data("isl", "condition_b_sample")
     config = TrainConfig(
         wells=(well,),
@@ -161,19 +164,20 @@ def test_few_steps_on_the_real_sample_lower_the_loss(tmp_path: Path) -> None:
         model=ModelConfig(
             num_z_values=13,
             target_channels=("DAPI_CONFOCAL", "NFH_CONFOCAL", "MAP2_CONFOCAL", "NEURITE_CONFOCAL"),
-            base_depth=24,
+            base_depth=16,
             projection_depth=4,
         ),
-        data=DataConfig(patch_size=282, crop_size=564, patch_stride=282, crops_per_visit=1),
-        steps=8,
+        data=DataConfig(crops_per_visit=1, expected_z_planes=13),
+        steps=6,
         batch_size=4,
-        learning_rate=3e-3,
+        learning_rate=1e-2,
         log_every=1,
-        checkpoint_every=8,
+        checkpoint_every=6,
     )
     train(config)
     losses = _losses(config.out)
-    assert losses[8] < losses[1] - 0.05
+    assert losses[1] > 0.95  # a uniform predictor scores 1
+    assert losses[6] < losses[1] - 0.03
 
 
 def test_small_network_learns_the_nuclear_label(demo_run: Path) -> None:

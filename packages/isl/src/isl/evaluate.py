@@ -104,6 +104,10 @@ def evaluate(config: EvaluateConfig) -> dict[str, dict[str, float]]:
     # Evaluating into the prediction folder must not replace predict's own config.json.
     same = config.out.resolve() == Path(config.predictions).resolve()
     save_config(config, config.out, name="evaluate_config.json" if same else "config.json")
+    if not same:
+        from cellsight_shared.provenance import write_run_info
+
+        write_run_info(config.out, package="isl", config=config.model_dump(mode="json"), seed=None)
     for channel, values in summary.items():
         logger.info("%s: Pearson r %.3f, SSIM %.3f, MAE %.4f", channel, *values.values())
     return summary

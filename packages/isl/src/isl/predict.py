@@ -123,7 +123,7 @@ def _predict_well(
     config: PredictConfig, model: ModelConfig, data: DataConfig, net: Any, well: WellFiles, step: int
 ) -> Path:
     from cellsight_shared.io import atomic_write, write_json
-    from isl.inference import output_region, predict_statistics
+    from isl.inference import original_input_crop, output_region, predict_statistics
 
     layout = PatchLayout(
         num_z_values=model.num_z_values,
@@ -136,7 +136,9 @@ def _predict_well(
     )
     images = layout.load(well)
     rows, cols = well.shape
-    if config.crop_size is not None:
+    if config.original_extent:
+        rows, cols = original_input_crop(rows, cols, stitch_crop_size=config.crop_size or max(rows, cols))
+    elif config.crop_size is not None:
         rows, cols = min(rows, config.crop_size), min(cols, config.crop_size)
     in_values, in_masks = images.input_planes(model.num_z_values, model.input_channels, (0, 0, rows, cols))
     stack = interleave(in_values, in_masks)

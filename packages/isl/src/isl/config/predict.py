@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from isl.config.base import IslConfigModel
 from isl.config.data import DataConfig
@@ -28,6 +28,9 @@ class PredictConfig(IslConfigModel):
     """Output directory; one sub-directory per well."""
     crop_size: int | None = Field(default=None, ge=250)
     """Predict only the top-left crop of this side (the original's stitch_crop_size); None = all."""
+    original_extent: bool = False
+    """Shrink the output to the original's: whole runs of 16x16 patches only, 128 * floor((crop -
+    250) / 128) px per axis (1152 for a 1500 crop). Needs pad = 'none'."""
     pad: Literal["none", "reflect"] = "none"
     """'reflect' pads by the 121-px margin so the whole image is predicted (original: 'none')."""
     channels: tuple[str, ...] | None = None
@@ -49,6 +52,12 @@ class PredictConfig(IslConfigModel):
     tile_size: int | None = Field(default=None, ge=250)
     """Input tile side of the fully convolutional inference, 250 + 16k (the memory knob; None =
     the inference default)."""
+
+    @model_validator(mode="after")
+    def _extent_without_padding(self) -> PredictConfig:
+        if self.original_extent and self.pad != "none":
+            raise ValueError("original_extent reproduces the unpadded original: set pad = 'none'")
+        return self
 
     @field_validator("tile_size")
     @classmethod

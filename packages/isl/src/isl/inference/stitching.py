@@ -101,10 +101,13 @@ def _head_fn(net: IslNetwork, indices: list[int], statistics: bool) -> Callable:
 
     def run(embedding: tf.Tensor) -> tf.Tensor:
         pixels = embedding[tf.newaxis, tf.newaxis]  # the fused BN kernel wants NHWC
-        outputs = []
+        outputs: list[tf.Tensor] = []
         for i in indices:
-            probs = tf.nn.softmax(net.head_units[i](pixels, training=False)[0, 0], axis=-1)
-            outputs.append(tf_statistics(probs) if statistics else probs)
+            # One head at a time: run in parallel, 35 heads' [pixels, 256] temporaries would
+            # need GBs for a large tile.
+            with tf.control_dependencies(outputs[-1:]):
+                probs = tf.nn.softmax(net.head_units[i](pixels, training=False)[0, 0], axis=-1)
+                outputs.append(tf_statistics(probs) if statistics else probs)
         return tf.stack(outputs, axis=1)
 
     key = f"heads-{statistics}-{','.join(map(str, indices))}"

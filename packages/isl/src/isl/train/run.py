@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,15 @@ import tensorflow as tf
 
 from isl import __version__
 from isl.config import ModelConfig, TrainConfig, save_config
-from isl.data import PatchLayout, PatchStream, WellFiles, check_wells, find_wells
+from isl.data import PatchLayout, WellFiles, check_wells, find_wells
 from isl.errors import CheckpointError, ConfigError
 from isl.losses import combine_head_losses, head_losses, head_sums_and_counts
 from isl.optimizer import Adam
+from isl.train.batchnorm import recalibrate_from_stream
+from isl.train.dataset import make_dataset_fn
+from isl.train.strategy import is_chief, make_strategy
 
-__all__ = ["LOSS_LOG", "make_strategy", "network_output_size", "recalibrate_batch_norm", "train"]
+__all__ = ["CHECKPOINT_DIR", "LOSS_LOG", "network_output_size", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,30 +36,6 @@ LOSS_LOG = "loss.csv"
 CHECKPOINT_DIR = "checkpoints"
 
 NetworkFactory = Callable[[ModelConfig, int], Any]
-
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """The tf.distribute strategy for ``TrainConfig.strategy``.
-
-    'mirrored' uses every local GPU, or every logical CPU device when there is no GPU;
-    'multi_worker_mirrored' reads the cluster from the TF_CONFIG environment variable.
-    """
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-        return tf.distribute.MirroredStrategy(
-            devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
-        )
-    if name == "multi_worker_mirrored":
-        if "TF_CONFIG" not in os.environ:
-            raise ConfigError(
-                "strategy 'multi_worker_mirrored' needs the TF_CONFIG environment variable "
-                "describing the cluster; use 'mirrored' on a single host"
-            )
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ConfigError(f"unknown strategy {name!r}; use default, mirrored or multi_worker_mirrored")
 
 
 def network_output_size(net: Any, patch_size: int, input_depth: int) -> int:
@@ -157,57 +135,6 @@ def _is_object_checkpoint(path: Path) -> bool:
     return "_CHECKPOINTABLE_OBJECT_GRAPH" in names
 
 
-def _make_dataset_fn(
-    wells: Sequence[WellFiles], layout: PatchLayout, config: TrainConfig, start_step: int
-) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
-    data = config.data
-    h, p, d = layout.num_heads, layout.patch_size, layout.input_depth
-    o = layout.output_size
-
-    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        per_replica = context.get_per_replica_batch_size(config.batch_size)
-        replicas_here = context.num_replicas_in_sync // context.num_input_pipelines
-        stream = PatchStream(
-            wells,
-            layout,
-            crop_size=data.crop_size,
-            patch_stride=data.patch_stride,
-            crops_per_visit=data.crops_per_visit,
-            seed=config.seed,
-            stream_id=context.input_pipeline_id,
-            flip_and_rotate=data.flip_and_rotate,
-            offset_std=data.augment_offset_std,
-            multiplier_std=data.augment_multiplier_std,
-            noise_std=data.augment_noise_std,
-        )
-        start = start_step * per_replica * replicas_here
-        dataset = tf.data.Dataset.from_generator(
-            lambda: stream.patches(start),
-            output_signature=(
-                tf.TensorSpec([p, p, d], tf.float32),
-                tf.TensorSpec([o, o, h], tf.int32),
-                tf.TensorSpec([o, o, h], tf.float32),
-            ),
-        )
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        options.deterministic = True
-        return dataset.with_options(options).batch(per_replica, drop_remainder=True).prefetch(2)
-
-    return dataset_fn
-
-
-def _is_chief(strategy: tf.distribute.Strategy) -> bool:
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    return resolver.task_type == "chief" or (
-        resolver.task_type == "worker"
-        and resolver.task_id == 0
-        and "chief" not in resolver.cluster_spec().as_dict()
-    )
-
-
 def _read_loss_log(path: Path, *, until_step: int) -> list[list[str]]:
     """Rows of an existing loss log up to ``until_step`` (later rows are repeated on resume)."""
     if not path.is_file():
@@ -232,7 +159,7 @@ def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None)
     if config.batch_size % replicas:
         raise ConfigError(f"batch_size {config.batch_size} must be a multiple of the {replicas} replicas")
     _prepare_run_directory(config)
-    chief = _is_chief(strategy)
+    chief = is_chief(strategy)
     if chief:
         save_config(config, config.out)
         from cellsight_shared.provenance import write_run_info
@@ -294,13 +221,13 @@ def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None)
         logger.info("nothing to do: the run is already at step %d", start_step)
         return checkpoint_dir
 
-    dataset = strategy.distribute_datasets_from_function(_make_dataset_fn(wells, layout, config, start_step))
+    dataset = strategy.distribute_datasets_from_function(make_dataset_fn(wells, layout, config, start_step))
     train_step = _make_train_step(strategy, net, optimizer, layout.num_input_heads, step)
     finalize = None
     if config.recalibrate_batch_norm:
 
         def finalize() -> None:
-            _recalibrate_from_stream(net, wells, layout, config)
+            recalibrate_from_stream(net, wells, layout, config)
 
     _loop(config, strategy, train_step, iter(dataset), step, manager, layout, chief, finalize)
     if chief:
@@ -399,70 +326,6 @@ def _loop(
         bar.close()
         if writer is not None:
             writer.flush()
-
-
-def recalibrate_batch_norm(net: Any, batches: Iterable[tf.Tensor]) -> int:
-    """Set every BN layer's moving statistics to its average batch statistics over ``batches``.
-
-    "Precise BN": with the original's decay of 0.999 the moving averages need thousands of
-    steps to settle, and lag the weights in any case. This re-estimates them for the final
-    weights. Each training-mode pass with the moving statistics zeroed leaves
-    ``(1 - decay) * batch statistic`` in them, which is read back and averaged. Returns the number
-    of BN layers updated. ``batches`` are network inputs [B, H, W, D].
-    """
-    from isl.model.layers import BN_MOMENTUM, BatchNorm
-
-    layers = [m for m in net.submodules if isinstance(m, BatchNorm)]
-    if not layers:
-        return 0
-    factor = 1.0 - BN_MOMENTUM
-    means = [tf.zeros_like(b.moving_mean) for b in layers]
-    variances = [tf.zeros_like(b.moving_variance) for b in layers]
-    count = 0
-    for batch in batches:
-        for layer in layers:
-            layer.moving_mean.assign(tf.zeros_like(layer.moving_mean))
-            layer.moving_variance.assign(tf.zeros_like(layer.moving_variance))
-        net(batch, training=True)
-        means = [m + b.moving_mean / factor for m, b in zip(means, layers, strict=True)]
-        variances = [v + b.moving_variance / factor for v, b in zip(variances, layers, strict=True)]
-        count += 1
-    if count == 0:
-        raise ValueError("recalibrate_batch_norm needs at least one batch")
-    for layer, mean, variance in zip(layers, means, variances, strict=True):
-        layer.moving_mean.assign(mean / count)
-        layer.moving_variance.assign(variance / count)
-    return len(layers)
-
-
-def _recalibrate_from_stream(
-    net: Any, wells: Sequence[WellFiles], layout: PatchLayout, config: TrainConfig
-) -> None:
-    """Precise BN from patches of a separate stream (the training stream's order is untouched)."""
-    data = config.data
-    stream = PatchStream(
-        wells,
-        layout,
-        crop_size=data.crop_size,
-        patch_stride=data.patch_stride,
-        crops_per_visit=data.crops_per_visit,
-        seed=config.seed,
-        stream_id=1_000_003,
-        flip_and_rotate=data.flip_and_rotate,
-    )
-    patches = stream.patches()
-
-    def batches() -> Iterator[tf.Tensor]:
-        for _ in range(config.recalibrate_batch_norm):
-            inputs = [next(patches)[0] for _ in range(config.batch_size)]
-            yield tf.constant(np.stack(inputs))
-
-    layers = recalibrate_batch_norm(net, batches())
-    logger.info(
-        "re-estimated the statistics of %d BN layers from %d batches",
-        layers,
-        config.recalibrate_batch_norm,
-    )
 
 
 def _write_loss_log(path: Path, rows: list[list[str]]) -> None:
