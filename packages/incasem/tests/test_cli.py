@@ -111,3 +111,14 @@ def test_mongo_url_from_the_environment_is_used_and_redacted(
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
     assert "u:***@127.0.0.1:9" in err and "topsecret" not in err
+
+
+def test_password_on_the_command_line_is_refused_before_any_work(tmp_path, capsys):
+    """A --mongo-url with a password exits 1 naming the env variables, without echoing the secret."""
+    config = tmp_path / "train.toml"
+    config.write_text('data = "missing.json"\n')
+    argv = ["train", "--config", str(config), "--out", str(tmp_path / "run")]
+    assert main([*argv, "--mongo-url", "mongodb://u:topsecret@127.0.0.1:9/"]) == 1
+    err = capsys.readouterr().err
+    assert "INCASEM_MONGO_PASSWORD" in err and "topsecret" not in err
+    assert not (tmp_path / "run").exists()

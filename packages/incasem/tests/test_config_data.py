@@ -49,8 +49,8 @@ def test_roi_smaller_than_the_network_block_is_rejected(em_zarr, write_data_json
 
 
 def test_missing_dataset_lists_the_available_ones(em_zarr, write_data_json):
-    path = write_data_json({"a": entry(em_zarr, raw="volumes/raw_equalized_0.02")})
-    with pytest.raises(ConfigError, match=r"'raw'.*no dataset 'volumes/raw_equalized_0.02'") as info:
+    path = write_data_json({"a": entry(em_zarr, raw="volumes/raw_equalized_0.05")})
+    with pytest.raises(ConfigError, match=r"'raw'.*no dataset 'volumes/raw_equalized_0.05'") as info:
         load_data_config(path, context=0)
     assert "volumes/raw" in str(info.value)
 

@@ -193,34 +193,76 @@ def test_network_learns_quickly(em_zarr, held_out_zarr, write_data_json, tmp_pat
     assert best_f1 > 1.5 * all_foreground_f1
 
 
+def _calibrated_threshold(model_dir, zarr, context, input_shape, output_shape, size):
+    """The threshold with the best F1 on the TRAINING cell (no peeking at the held-out one)."""
+    from cellsight_shared.metrics import binary_scores_at_thresholds
+    from incasem.checkpoint import build_model_from_checkpoint, latest_checkpoint
+    from incasem.config.data import DataEntry
+    from incasem.data import read_region
+    from incasem.validate import predict_region
+
+    model, _ = build_model_from_checkpoint(latest_checkpoint(model_dir))
+    region = read_region(DataEntry.model_validate(_equalized(zarr, context, size)), context=context)
+    probs = predict_region(
+        model,
+        region.raw,
+        input_shape=input_shape,
+        output_shape=output_shape,
+        device=torch.device("cpu"),
+    )
+    grid = np.round(np.arange(0.05, 1.0, 0.01), 2)
+    sweep = binary_scores_at_thresholds(
+        region.labels == 1, probs[1], grid, mask=region.mask & region.metric_mask
+    )
+    return float(grid[int(np.argmax([s.f1 for s in sweep]))])
+
+
 @pytest.mark.slow
 def test_network_reaches_f1_of_0_8_on_a_held_out_volume(write_data_json, tmp_path):
-    """F1 >= 0.8 at the best threshold of evaluate's sweep (0.1 ... 0.9), on another cell.
+    """F1 >= 0.8 on another synthetic cell, at the threshold calibrated on the training cell.
 
-    Class-balanced training calibrates the probabilities to equal class priors, so a network
-    this small (4 feature maps, one downsampling) over-segments at p >= 0.5 for a 5 %
-    foreground; the paper's evaluation script also reports the best threshold.
+    Class-balanced training (the paper's) calibrates probabilities to equal class priors: for a
+    ~8 % foreground the unweighted posterior 0.5 sits near p = 0.92, and a network this small
+    (4 feature maps, one downsampling, 800 CPU iterations) never becomes confident enough for
+    p >= 0.5 to be that point. The threshold is therefore chosen on the training cell. Elastic
+    and intensity augmentation are off: both cells share one intensity distribution, and this
+    test measures learning, not robustness.
     """
     train_cell = synthetic_cell(tmp_path / "train.zarr", shape=(96, 96, 96), seed=0)
     held_cell = synthetic_cell(tmp_path / "held.zarr", shape=(96, 96, 96), seed=1)
     data = write_data_json({"train": _equalized(train_cell, 9, 96)})
-    validation = write_data_json({"held": _equalized(held_cell, 9, 96)}, name="held.json")
     config = small_train_config(
         data,
         tmp_path / "run",
         iterations=800,
         save_every=200,
-        validate_every=200,
         lr=3e-3,
-        validation_data=validation,
         model={"num_fmaps": 4, "downsample_factors": [[2, 2, 2]]},
         input_shape=(44, 44, 44),
-        augmentation={"elastic": {"enabled": False}},
+        augmentation={"elastic": {"enabled": False}, "intensity": {"enabled": False}},
         threads=None,
     )
     train(config)
-    scores, best_f1, all_foreground_f1 = _held_out_scores(
-        tmp_path / "run" / "checkpoints", held_cell, 9, (44, 44, 44), (26, 26, 26), 96
+    checkpoints = tmp_path / "run" / "checkpoints"
+    geometry = (9, (44, 44, 44), (26, 26, 26), 96)
+    threshold = _calibrated_threshold(checkpoints, train_cell, *geometry)
+    _, _, all_foreground_f1 = _held_out_scores(checkpoints, held_cell, *geometry)
+    from cellsight_shared.metrics import binary_scores
+    from incasem.checkpoint import build_model_from_checkpoint, latest_checkpoint
+    from incasem.config.data import DataEntry
+    from incasem.data import read_region
+    from incasem.validate import predict_region
+
+    model, _ = build_model_from_checkpoint(latest_checkpoint(checkpoints))
+    region = read_region(DataEntry.model_validate(_equalized(held_cell, 9, 96)), context=9)
+    probs = predict_region(
+        model,
+        region.raw,
+        input_shape=(44, 44, 44),
+        output_shape=(26, 26, 26),
+        device=torch.device("cpu"),
     )
-    assert best_f1 >= 0.8
-    assert scores.f1[1] > all_foreground_f1
+    held_out = binary_scores(region.labels == 1, probs[1] >= threshold, mask=region.mask & region.metric_mask)
+    print(f"threshold {threshold:.2f} (from the training cell): held-out F1 {held_out.f1:.3f}")
+    assert held_out.f1 >= 0.8
+    assert held_out.f1 > 3 * all_foreground_f1

@@ -16,7 +16,7 @@ from typing import Any
 
 from cellsight_shared.cli import add_verbosity_arguments, configure_logging, run_command
 from incasem import __version__
-from incasem.errors import IncasemError
+from incasem.errors import ConfigError, IncasemError
 
 MONGO_URL_ENV = "INCASEM_MONGO_URL"
 
@@ -170,7 +170,16 @@ def _given(args: argparse.Namespace, *names: str, rename: dict[str, str] | None 
 
 
 def _mongo_url(args: argparse.Namespace) -> str | None:
-    return getattr(args, "mongo_url", None) or os.environ.get(MONGO_URL_ENV) or None
+    from urllib.parse import urlsplit
+
+    given = getattr(args, "mongo_url", None)
+    if given and urlsplit(given).password is not None:
+        # argv is visible to every user (ps) and lands in shell history: secrets come from the env.
+        raise ConfigError(
+            "--mongo-url carries a password, which would be visible in the process list and shell "
+            f"history. Pass the URL without it and set $INCASEM_MONGO_PASSWORD, or set ${MONGO_URL_ENV}."
+        )
+    return given or os.environ.get(MONGO_URL_ENV) or None
 
 
 def _convert(args: argparse.Namespace) -> int:

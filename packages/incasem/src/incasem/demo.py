@@ -112,7 +112,10 @@ def run_demo(config: DemoConfig) -> Path:
         lr=config.lr,
         seed=config.seed,
         device=config.device,
-        augmentation={"elastic": {"enabled": config.elastic}},
+        augmentation={
+            "elastic": {"enabled": config.elastic},
+            "intensity": {"enabled": config.intensity},
+        },
     )
     checkpoints = train(train_config)
     timings["train_s"] = time.perf_counter() - start
@@ -132,7 +135,9 @@ def run_demo(config: DemoConfig) -> Path:
     timings["predict_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    metrics = evaluate(EvaluateConfig(data=held_json, prediction=group, out=out / "evaluation"))
+    metrics = evaluate(
+        EvaluateConfig(data=held_json, prediction=group, out=out / "evaluation", thresholds=config.thresholds)
+    )
     timings["evaluate_s"] = time.perf_counter() - start
 
     box = tuple(slice(c, c + r) for c, r in zip(context, roi_shape, strict=True))
