@@ -129,29 +129,7 @@ def test_validation_logs_loss_and_f1(em_zarr, data_json, write_data_json, tmp_pa
     assert all(0.0 <= float(r["f1_class_1"]) <= 1.0 and float(r["loss"]) > 0 for r in rows)
 
 
-def _held_out_scores(model_dir, zarr, context, input_shape, output_shape, size):
-    """Scores at p >= 0.5, the best F1 over evaluate's threshold sweep, the all-foreground F1."""
-    from cellsight_shared.metrics import binary_scores_at_thresholds
-    from incasem.checkpoint import build_model_from_checkpoint, latest_checkpoint
-    from incasem.config.data import DataEntry
-    from incasem.config.evaluate import DEFAULT_THRESHOLDS
-    from incasem.data import read_region
-    from incasem.validate import predict_region, score_region
-
-    model, _ = build_model_from_checkpoint(latest_checkpoint(model_dir))
-    held = DataEntry.model_validate(_equalized(zarr, context, size))
-    region = read_region(held, context=context)
-    probs = predict_region(
-        model,
-        region.raw,
-        input_shape=input_shape,
-        output_shape=output_shape,
-        device=torch.device("cpu"),
-    )
-    counted = region.mask & region.metric_mask
-    sweep = binary_scores_at_thresholds(region.labels == 1, probs[1], DEFAULT_THRESHOLDS, mask=counted)
-    foreground = (region.labels == 1)[counted].mean()
-    return score_region(probs, region), max(s.f1 for s in sweep), 2 * foreground / (1 + foreground)
+GEOMETRY = {"input_shape": (44, 44, 44), "output_shape": (26, 26, 26)}
 
 
 def _equalized(zarr, context, size):
@@ -164,6 +142,32 @@ def _equalized(zarr, context, size):
     )
 
 
+def _predict_cell(model_dir, zarr, size, context=9):
+    """(region, class probabilities) of the latest checkpoint on a whole synthetic cell."""
+    from incasem.checkpoint import build_model_from_checkpoint, latest_checkpoint
+    from incasem.config.data import DataEntry
+    from incasem.data import read_region
+    from incasem.validate import predict_region
+
+    model, _ = build_model_from_checkpoint(latest_checkpoint(model_dir))
+    region = read_region(DataEntry.model_validate(_equalized(zarr, context, size)), context=context)
+    probs = predict_region(model, region.raw, device=torch.device("cpu"), **GEOMETRY)
+    return region, probs
+
+
+def _f1_sweep(region, probs, thresholds):
+    from cellsight_shared.metrics import binary_scores_at_thresholds
+
+    counted = region.mask & region.metric_mask
+    sweep = binary_scores_at_thresholds(region.labels == 1, probs[1], thresholds, mask=counted)
+    return np.array([s.f1 for s in sweep])
+
+
+def _all_foreground_f1(region):
+    foreground = (region.labels == 1)[region.mask & region.metric_mask].mean()
+    return 2 * foreground / (1 + foreground)
+
+
 @pytest.fixture(scope="module")
 def held_out_zarr(tmp_path_factory):
     """A second 64^3 synthetic cell (another seed) that training never sees."""
@@ -172,6 +176,8 @@ def held_out_zarr(tmp_path_factory):
 
 def test_network_learns_quickly(em_zarr, held_out_zarr, write_data_json, tmp_path):
     """Loss falls and held-out F1 beats predicting all background (0) or all foreground."""
+    from incasem.validate import score_region
+
     data = write_data_json({"train": _equalized(em_zarr, 9, 64)})
     config = small_train_config(
         data,
@@ -182,87 +188,48 @@ def test_network_learns_quickly(em_zarr, held_out_zarr, write_data_json, tmp_pat
         model={"num_fmaps": 4, "downsample_factors": [[2, 2, 2]]},
         input_shape=(44, 44, 44),
         augmentation={"elastic": {"enabled": False}},
+        reject={"foreground_reject_probability": 0.0},
     )
     train(config)
     losses = [float(r["loss"]) for r in _rows(tmp_path / "run" / "log.csv")]
     assert np.mean(losses[-8:]) < 0.85 * np.mean(losses[:8])
-    scores, best_f1, all_foreground_f1 = _held_out_scores(
-        tmp_path / "run" / "checkpoints", held_out_zarr, 9, (44, 44, 44), (26, 26, 26), 64
-    )
-    assert scores.f1[1] > max(0.0, all_foreground_f1)
-    assert best_f1 > 1.5 * all_foreground_f1
-
-
-def _calibrated_threshold(model_dir, zarr, context, input_shape, output_shape, size):
-    """The threshold with the best F1 on the TRAINING cell (no peeking at the held-out one)."""
-    from cellsight_shared.metrics import binary_scores_at_thresholds
-    from incasem.checkpoint import build_model_from_checkpoint, latest_checkpoint
-    from incasem.config.data import DataEntry
-    from incasem.data import read_region
-    from incasem.validate import predict_region
-
-    model, _ = build_model_from_checkpoint(latest_checkpoint(model_dir))
-    region = read_region(DataEntry.model_validate(_equalized(zarr, context, size)), context=context)
-    probs = predict_region(
-        model,
-        region.raw,
-        input_shape=input_shape,
-        output_shape=output_shape,
-        device=torch.device("cpu"),
-    )
-    grid = np.round(np.arange(0.05, 1.0, 0.01), 2)
-    sweep = binary_scores_at_thresholds(
-        region.labels == 1, probs[1], grid, mask=region.mask & region.metric_mask
-    )
-    return float(grid[int(np.argmax([s.f1 for s in sweep]))])
+    region, probs = _predict_cell(tmp_path / "run" / "checkpoints", held_out_zarr, 64)
+    baseline = _all_foreground_f1(region)
+    assert score_region(probs, region).f1[1] > max(0.0, baseline)
+    assert _f1_sweep(region, probs, np.arange(0.1, 1.0, 0.1)).max() > 1.5 * baseline
 
 
 @pytest.mark.slow
 def test_network_reaches_f1_of_0_8_on_a_held_out_volume(write_data_json, tmp_path):
-    """F1 >= 0.8 on another synthetic cell, at the threshold calibrated on the training cell.
+    """F1 >= 0.8 at p >= 0.5 on another synthetic cell after 600 CPU iterations.
 
-    Class-balanced training (the paper's) calibrates probabilities to equal class priors: for a
-    ~8 % foreground the unweighted posterior 0.5 sits near p = 0.92, and a network this small
-    (4 feature maps, one downsampling, 800 CPU iterations) never becomes confident enough for
-    p >= 0.5 to be that point. The threshold is therefore chosen on the training cell. Elastic
-    and intensity augmentation are off: both cells share one intensity distribution, and this
-    test measures learning, not robustness.
+    Locations are drawn uniformly (the paper's foreground rule re-draws most blocks without
+    mitochondria, so the nucleus and ER, the hard negatives of these small cells, would rarely
+    be seen), and elastic and intensity augmentation are off (both cells share one intensity
+    distribution; this test measures learning, not robustness).
     """
+    from incasem.validate import score_region
+
     train_cell = synthetic_cell(tmp_path / "train.zarr", shape=(96, 96, 96), seed=0)
     held_cell = synthetic_cell(tmp_path / "held.zarr", shape=(96, 96, 96), seed=1)
     data = write_data_json({"train": _equalized(train_cell, 9, 96)})
     config = small_train_config(
         data,
         tmp_path / "run",
-        iterations=800,
+        iterations=600,
         save_every=200,
         lr=3e-3,
         model={"num_fmaps": 4, "downsample_factors": [[2, 2, 2]]},
         input_shape=(44, 44, 44),
         augmentation={"elastic": {"enabled": False}, "intensity": {"enabled": False}},
+        reject={"foreground_reject_probability": 0.0},
         threads=None,
     )
     train(config)
-    checkpoints = tmp_path / "run" / "checkpoints"
-    geometry = (9, (44, 44, 44), (26, 26, 26), 96)
-    threshold = _calibrated_threshold(checkpoints, train_cell, *geometry)
-    _, _, all_foreground_f1 = _held_out_scores(checkpoints, held_cell, *geometry)
-    from cellsight_shared.metrics import binary_scores
-    from incasem.checkpoint import build_model_from_checkpoint, latest_checkpoint
-    from incasem.config.data import DataEntry
-    from incasem.data import read_region
-    from incasem.validate import predict_region
-
-    model, _ = build_model_from_checkpoint(latest_checkpoint(checkpoints))
-    region = read_region(DataEntry.model_validate(_equalized(held_cell, 9, 96)), context=9)
-    probs = predict_region(
-        model,
-        region.raw,
-        input_shape=(44, 44, 44),
-        output_shape=(26, 26, 26),
-        device=torch.device("cpu"),
+    region, probs = _predict_cell(tmp_path / "run" / "checkpoints", held_cell, 96)
+    scores = score_region(probs, region)
+    print(
+        f"held-out F1 {scores.f1[1]:.3f} (precision {scores.precision[1]:.3f}, recall {scores.recall[1]:.3f})"
     )
-    held_out = binary_scores(region.labels == 1, probs[1] >= threshold, mask=region.mask & region.metric_mask)
-    print(f"threshold {threshold:.2f} (from the training cell): held-out F1 {held_out.f1:.3f}")
-    assert held_out.f1 >= 0.8
-    assert held_out.f1 > 3 * all_foreground_f1
+    assert scores.f1[1] >= 0.8
+    assert scores.f1[1] > 3 * _all_foreground_f1(region)

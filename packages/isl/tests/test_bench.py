@@ -14,6 +14,7 @@ TINY = ModelConfig(num_z_values=2, target_channels=("DAPI_CONFOCAL",), base_dept
 SPEED_KEYS = {
     "image_size", "output_size", "patches", "tile_size", "batch_size", "tiled_seconds",
     "naive_seconds", "tiled_megapixels_per_second", "naive_megapixels_per_second", "speedup",
+    "one_pass_seconds", "one_pass_megapixels_per_second", "one_pass_speedup",
     "max_abs_difference", "identical", "naive_gmacs", "tiled_gmacs", "theoretical_speedup",
 }  # fmt: skip
 MEMORY_KEYS = {
@@ -38,6 +39,12 @@ def test_benchmark_writes_json_with_identical_outputs(tmp_path: Path) -> None:
     assert written["mode"] == "quick" and "quick run" in written["note"]
     assert written["parameters"] == 137_508
     assert "memory" not in written
+    # tools/bench.py turns these rows into BENCHMARKS.md; the speed target row says met or not.
+    rows = {row["name"]: row for row in written["figures"]}
+    assert len(rows) == 4
+    target = rows["speedup tiled exact / naive"]
+    assert target["value"] == speed["speedup"] and target["met"] is (speed["speedup"] >= 50)
+    assert rows["speedup one pass (exact=False) / naive"]["value"] == speed["one_pass_speedup"] > 0
 
 
 @pytest.mark.slow
@@ -56,3 +63,5 @@ def test_memory_probe_reports_peak_rss_from_a_child_process(tmp_path: Path) -> N
     assert set(memory) == MEMORY_KEYS
     assert memory["output_size"] == [24, 24] and memory["heads"] == 3
     assert memory["peak_rss_bytes"] >= memory["rss_before_predict_bytes"] > memory["stack_bytes"]
+    peak = next(f for f in json.loads(path.read_text())["figures"] if f["name"].startswith("peak memory"))
+    assert peak["value"] == memory["peak_rss_gib"] and peak["met"] is memory["under_4_gib"]

@@ -128,7 +128,7 @@ def test_output_region_and_original_crop() -> None:
 
 
 def test_tiled_path_needs_about_4x_fewer_operations_than_patches() -> None:
-    """The paper network on a 1500-px crop: about 4.4x fewer multiply-accumulates than patches.
+    """The paper network on a 1500-px crop: about 4.2x fewer multiply-accumulates than patches.
 
     Tower 4's 16-px grid forces four passes of the trunk, and most of the trunk's arithmetic
     (the upper stack) runs at full resolution, so the saving is bounded near 5x.
@@ -136,15 +136,15 @@ def test_tiled_path_needs_about_4x_fewer_operations_than_patches() -> None:
     config = ModelConfig()
     patches = ((1500 - 250) // 8 + 1) ** 2
     ratio = count_macs(config) * patches / tiled_macs(config, 1500, 1500)
-    assert 4.2 < ratio < 4.75  # 4.75: the limit for infinitely large tiles
+    assert 4.0 < ratio < 4.75  # 4.75: the limit for infinitely large tiles
 
 
 @pytest.mark.parametrize("exact", [True, False])
 def test_tiles_cover_every_output_block(exact: bool) -> None:
     """For any image length and tile size every output row is written from a valid tile row.
 
-    Exact tiles keep only rows at 16-px steps from their start (the patch results) and never
-    overlap; tiles stay inside the image, within the tile size, at the network's 250 + 16k sizes.
+    Exact tiles keep only rows at 16-px steps from their start (the patch results) and overlap
+    little; tiles stay inside the image, within the tile size, at the network's 250 + 16k sizes.
     """
     from isl.inference.geometry import axis_segments
 
@@ -159,8 +159,9 @@ def test_tiles_cover_every_output_block(exact: bool) -> None:
                     assert np.all(seg.keep // 8 % 2 == 0)
                 covered[seg.dest] += 1
             assert covered.min() >= 1, (blocks, steps)
-            if exact:  # no block is computed twice
-                assert covered.max() == 1, (blocks, steps)
+            if exact:  # equal tiles overlap by less than one tile's share
+                tiles = sum(-(-len(range(p, blocks, 2)) // steps) for p in (0, 1))
+                assert covered.sum() - covered.size <= 8 * tiles, (blocks, steps)
 
 
 def test_distribution_statistics_golden_values() -> None:

@@ -116,6 +116,7 @@ def run_demo(config: DemoConfig) -> Path:
             "elastic": {"enabled": config.elastic},
             "intensity": {"enabled": config.intensity},
         },
+        reject={"foreground_reject_probability": config.foreground_reject_probability},
     )
     checkpoints = train(train_config)
     timings["train_s"] = time.perf_counter() - start
@@ -135,9 +136,7 @@ def run_demo(config: DemoConfig) -> Path:
     timings["predict_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    metrics = evaluate(
-        EvaluateConfig(data=held_json, prediction=group, out=out / "evaluation", thresholds=config.thresholds)
-    )
+    metrics = evaluate(EvaluateConfig(data=held_json, prediction=group, out=out / "evaluation"))
     timings["evaluate_s"] = time.perf_counter() - start
 
     box = tuple(slice(c, c + r) for c, r in zip(context, roi_shape, strict=True))

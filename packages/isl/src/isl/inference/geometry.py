@@ -108,21 +108,23 @@ def _segment(first_block: int, count: int, *, every_other: bool) -> Segment:
     return Segment(BLOCK * first_block, length, keep, dest)
 
 
-def _split(count: int, parts: int) -> list[int]:
-    """``parts + 1`` increasing boundaries from 0 to ``count``, as evenly spaced as integers allow."""
-    return [(i * count + parts // 2) // parts for i in range(parts + 1)]
+def _even_starts(count: int, size: int) -> tuple[int, list[int]]:
+    """Fewest equal windows of at most ``size`` covering ``count`` items: (window, starts).
+
+    Equal windows keep one tile shape (one compiled graph) and spread the overlap: the last
+    window is shifted back by less than one window's share.
+    """
+    windows = -(-count // size)
+    window = -(-count // windows)
+    return window, [min(i * window, count - window) for i in range(windows)]
 
 
 def _groups(firsts: list[int], size: int) -> list[list[int]]:
-    """Split ``firsts`` into the fewest runs of at most ``size``, of nearly equal lengths.
-
-    Equal lengths (rather than full runs and a remainder) keep tiles close to the requested size
-    and avoid recomputing overlapping tiles.
-    """
+    """Split ``firsts`` into the fewest runs of at most ``size`` items, all of the same length."""
     if not firsts:
         return []
-    bounds = _split(len(firsts), -(-len(firsts) // size))
-    return [firsts[a:b] for a, b in itertools.pairwise(bounds)]
+    window, starts = _even_starts(len(firsts), size)
+    return [firsts[a : a + window] for a in starts]
 
 
 def axis_segments(num_blocks: int, steps: int, *, exact: bool) -> list[Segment]:
@@ -138,9 +140,12 @@ def axis_segments(num_blocks: int, steps: int, *, exact: bool) -> list[Segment]:
     # One pass: tiles start on even blocks and compute every block up to their last even one;
     # consecutive tiles share that block so that the odd blocks between them are covered.
     evens = list(range(0, num_blocks, 2))
-    tiles = max(1, -(-(len(evens) - 1) // (steps - 1)))
-    for a, b in itertools.pairwise(_split(len(evens) - 1, tiles)):
-        segments.append(_segment(evens[a], b - a + 1, every_other=False))
+    if len(evens) == 1:
+        segments.append(_segment(0, 1, every_other=False))
+    else:
+        window, starts = _even_starts(len(evens) - 1, steps - 1)
+        for a in starts:
+            segments.append(_segment(evens[a], window + 1, every_other=False))
     if num_blocks % 2 == 0:  # the last block is odd: one patch-aligned row of tiles
         segments.append(_segment(num_blocks - 1, 1, every_other=True))
     return segments
