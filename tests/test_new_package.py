@@ -30,5 +30,14 @@ def test_template_package_has_the_required_layout_and_a_working_cli(tmp_path):
         env={"PYTHONPATH": env_path},
     )
     assert result.returncode == 0, result.stderr
+    suite = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(dest / "tests")],
+        capture_output=True,
+        text=True,
+        cwd=dest,
+        env={"PYTHONPATH": env_path},
+    )
+    assert suite.returncode == 0, suite.stdout[-2000:]
+    assert "3 passed" in suite.stdout
     with pytest.raises(FileExistsError):
         create_package("demopkg", framework="torch", description="again", root=tmp_path)

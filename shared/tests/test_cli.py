@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cellsight_shared import cli
-from cellsight_shared.errors import DataFileError
+from cellsight_shared.errors import CellsightSharedError, DataFileError
 
 
 @pytest.mark.parametrize(
@@ -71,3 +71,35 @@ def test_progress_is_silent_off_a_terminal(capsys):
     """progress() is disabled when stderr is not a TTY (as under pytest), and still iterates."""
     assert list(cli.progress(range(3), desc="x")) == [0, 1, 2]
     assert capsys.readouterr().err == ""
+
+
+def _parser(handler):
+    parser = argparse.ArgumentParser(prog="tool")
+    parser.add_argument("--version", action="version", version="tool 1.0")
+    cli.add_verbosity_arguments(parser)
+    commands = parser.add_subparsers(dest="command")
+    run = commands.add_parser("run")
+    run.add_argument("--steps", type=int, default=1)
+    run.set_defaults(handler=handler)
+    return parser
+
+
+def test_run_cli_parses_logs_and_dispatches(capsys):
+    """--version and usage errors return argparse's codes; a command runs its handler."""
+    seen = []
+
+    def handler(args):
+        seen.append(args.steps)
+        if args.steps < 0:
+            raise CellsightSharedError("steps must be >= 0")
+
+    parser = _parser(handler)
+    assert cli.run_cli(parser, ["--version"]) == 0
+    assert "tool 1.0" in capsys.readouterr().out
+    assert cli.run_cli(parser, ["run", "--steps", "x"]) == 2
+    assert cli.run_cli(parser, []) == 2
+    assert "choose a command" in capsys.readouterr().err
+    assert cli.run_cli(parser, ["-v", "run", "--steps", "3"]) == 0
+    assert cli.run_cli(parser, ["-q", "run", "--steps", "-1"]) == 1
+    assert "steps must be >= 0" in capsys.readouterr().err
+    assert seen == [3, -1]

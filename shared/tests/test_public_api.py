@@ -20,6 +20,7 @@ PUBLIC_API = {
         "configure_logging",
         "format_error",
         "progress",
+        "run_cli",
         "run_command",
         "seed_everything",
     ],

@@ -13,7 +13,7 @@ import os
 import random
 import sys
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -28,6 +28,7 @@ __all__ = [
     "configure_logging",
     "format_error",
     "progress",
+    "run_cli",
     "run_command",
     "seed_everything",
 ]
@@ -141,3 +142,28 @@ def run_command(
         sys.stderr.write("interrupted\n")
         return 130
     return EXIT_OK
+
+
+def run_cli(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None = None,
+    *,
+    expected_errors: tuple[type[BaseException], ...] = (),
+) -> int:
+    """A console script's whole ``main``: parse, set up logging, run the chosen subcommand.
+
+    Each subcommand's parser sets ``handler`` (``set_defaults(handler=func)``), a function of the
+    parsed arguments. Returns argparse's own code for ``--help``/``--version`` (0) and usage errors
+    (2) instead of exiting, so that tests can call it; otherwise :func:`run_command`'s code.
+    """
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 0 for --help/--version, 2 for usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    configure_logging(getattr(args, "verbose", 0), getattr(args, "quiet", 0))
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"{parser.prog}: error: choose a command\n")
+        return EXIT_USAGE
+    return run_command(handler, args, expected_errors=expected_errors)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cellsight_shared.cli import add_verbosity_arguments, configure_logging, run_command
+from cellsight_shared.cli import add_verbosity_arguments, run_cli
 from isl import __version__
 from isl.errors import IslError
 
@@ -152,13 +152,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``isl``; return 0 on success, 1 on an expected error, 2 on a usage error."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 0 for --help/--version, 2 for usage errors
-        return int(exc.code or 0)
-    configure_logging(args.verbose, args.quiet)
-    return run_command(args.handler, args, expected_errors=(IslError, OSError))
+    return run_cli(build_parser(), argv, expected_errors=(IslError, OSError))
 
 
 if __name__ == "__main__":  # pragma: no cover
