@@ -152,6 +152,7 @@ def _predict_well(
         net,
         stack,
         reflect_pad=config.pad == "reflect",
+        exact=config.stitching == "exact",
         heads=heads,
         show_progress=False,
         **({"tile_size": config.tile_size} if config.tile_size else {}),
@@ -204,6 +205,7 @@ def _predict_well(
                 "checkpoint": str(Path(config.checkpoint).resolve()),
                 "checkpoint_step": step,
                 "pad": config.pad,
+                "stitching": config.stitching,
                 "isl_version": __version__,
             },
         )

@@ -194,7 +194,7 @@ def predict_image(
 
     ``stack`` is [H, W, input_depth] in [0, 1], planes interleaved as the network takes them. The
     result covers :func:`output_region`. ``exact=True`` reproduces the original's stride-8 patch
-    stitching (four phase-shifted passes); ``exact=False`` makes one pass (about 4x faster; blocks
+    stitching (four phase-shifted passes); ``exact=False`` makes one pass (2.5-3x faster; blocks
     at odd multiples of 8 px then see tower 4's grid shifted by 8 px, so they differ slightly from
     the original). ``heads`` selects and orders heads by name (default: all). The output holds
     ``num_classes`` floats per pixel and head: for large images use :func:`predict_statistics`.
