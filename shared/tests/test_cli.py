@@ -103,3 +103,16 @@ def test_run_cli_parses_logs_and_dispatches(capsys):
     assert cli.run_cli(parser, ["-q", "run", "--steps", "-1"]) == 1
     assert "steps must be >= 0" in capsys.readouterr().err
     assert seen == [3, -1]
+
+
+def test_bad_arguments_to_shared_functions_are_expected_errors(capsys):
+    """A shared function's invalid argument is a ValueError and a CellsightSharedError: exit 1."""
+    from cellsight_shared.errors import InvalidArgumentError
+    from cellsight_shared.metrics import pearson_r
+
+    with pytest.raises(ValueError, match="mask selects no pixels"):
+        pearson_r(np.ones((4, 4)), np.ones((4, 4)), mask=np.zeros((4, 4), bool))
+    with pytest.raises(InvalidArgumentError):
+        cli.seed_everything(-1)
+    assert cli.run_command(cli.seed_everything, -1) == 1
+    assert "seed must be in" in capsys.readouterr().err

@@ -29,6 +29,7 @@ PUBLIC_API = {
         "CellsightSharedError",
         "DataFileError",
         "DownloadError",
+        "InvalidArgumentError",
         "NonFiniteError",
         "ShapeMismatchError",
     ],

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from cellsight_shared.errors import CellsightSharedError
+from cellsight_shared.errors import CellsightSharedError, InvalidArgumentError
 
 __all__ = [
     "EXIT_FAILURE",
@@ -70,7 +70,7 @@ def seed_everything(seed: int) -> np.random.Generator:
     Frameworks (torch, tensorflow) are seeded by the method packages, which know them.
     """
     if not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+        raise InvalidArgumentError(f"seed must be in [0, 2**32), got {seed}")
     random.seed(seed)
     np.random.seed(seed)  # legacy global state some libraries still read
     os.environ.setdefault("PYTHONHASHSEED", str(seed))

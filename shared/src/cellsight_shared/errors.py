@@ -10,6 +10,7 @@ __all__ = [
     "CellsightSharedError",
     "DataFileError",
     "DownloadError",
+    "InvalidArgumentError",
     "NonFiniteError",
     "ShapeMismatchError",
 ]
@@ -29,6 +30,10 @@ class ShapeMismatchError(CellsightSharedError, ValueError):
 
 class NonFiniteError(CellsightSharedError, ValueError):
     """An input array holds NaN or infinite values."""
+
+
+class InvalidArgumentError(CellsightSharedError, ValueError):
+    """An argument is out of range or inconsistent with another (a caller's bug or a bad config)."""
 
 
 class DownloadError(CellsightSharedError, OSError):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cellsight_shared.errors import InvalidArgumentError
 from cellsight_shared.io.atomic import check_finite
 
 __all__ = ["dtype_range_normalize", "minmax_normalize", "percentile_normalize"]
@@ -35,7 +36,7 @@ def percentile_normalize(
     per-channel stretch of a (C, H, W) image); ``None`` uses the whole array.
     """
     if not 0.0 <= low < high <= 100.0:
-        raise ValueError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
+        raise InvalidArgumentError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
     image = np.asarray(image)
     check_finite(image, name="image")
     axis_t = _as_tuple(axis)
@@ -68,7 +69,7 @@ def dtype_range_normalize(image: np.ndarray) -> np.ndarray:
     if np.issubdtype(image.dtype, np.integer):
         info = np.iinfo(image.dtype)
         if info.min < 0:
-            raise ValueError(f"dtype-range scaling needs an unsigned image, got {image.dtype}")
+            raise InvalidArgumentError(f"dtype-range scaling needs an unsigned image, got {image.dtype}")
         return (image.astype(np.float64) / info.max).astype(np.float32)
     check_finite(image, name="image")
     return image.astype(np.float32)

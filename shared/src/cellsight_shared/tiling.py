@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cellsight_shared.errors import ShapeMismatchError
+from cellsight_shared.errors import InvalidArgumentError, ShapeMismatchError
 
 __all__ = ["Tile", "plan_tiles", "predict_tiled"]
 
@@ -40,7 +40,7 @@ def _as_tuple(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ..
         return (value,) * ndim
     value = tuple(int(v) for v in value)
     if len(value) != ndim:
-        raise ValueError(f"{name} has {len(value)} entries for {ndim} spatial axes")
+        raise InvalidArgumentError(f"{name} has {len(value)} entries for {ndim} spatial axes")
     return value
 
 
@@ -57,7 +57,9 @@ def plan_tiles(
     core = _as_tuple(tile_shape, ndim, "tile_shape")
     margin_t = _as_tuple(margin, ndim, "margin")
     if any(c <= 0 for c in core) or any(m < 0 for m in margin_t):
-        raise ValueError(f"tile_shape must be positive and margin non-negative, got {core} and {margin_t}")
+        raise InvalidArgumentError(
+            f"tile_shape must be positive and margin non-negative, got {core} and {margin_t}"
+        )
     starts = [range(0, s, c) for s, c in zip(shape, core, strict=True)]
     tiles = []
     for corner in itertools.product(*starts):
@@ -150,7 +152,7 @@ def predict_tiled(
         output[_full_index(tile.input_slices, axes, output.ndim)] += result * w_full
         weights[tile.input_slices] += w  # type: ignore[index]
     if output is None:
-        raise ValueError(f"cannot tile an array with an empty spatial shape {shape}")
+        raise InvalidArgumentError(f"cannot tile an array with an empty spatial shape {shape}")
     if blend:
         output /= weights.reshape(
             [weights.shape[axes.index(a)] if a in axes else 1 for a in range(output.ndim)]

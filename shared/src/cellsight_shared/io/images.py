@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cellsight_shared.errors import DataFileError
+from cellsight_shared.errors import DataFileError, InvalidArgumentError
 from cellsight_shared.io.atomic import atomic_write
 
 __all__ = [
@@ -129,7 +129,7 @@ def write_tiff(
     meta: dict[str, Any] = dict(metadata or {})
     if axes is not None:
         if len(axes) != array.ndim:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"axes {axes!r} has {len(axes)} letters but the array has {array.ndim} dimensions"
             )
         meta["axes"] = axes
@@ -175,13 +175,15 @@ def write_png(path: str | os.PathLike[str], array: np.ndarray, *, overwrite: boo
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     if array.dtype not in (np.uint8, np.uint16):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"PNG holds uint8 or uint16 pixels, got {array.dtype}; scale and cast the array first"
         )
     if array.dtype == np.uint16 and array.ndim != 2:
-        raise ValueError("16-bit PNG is written for 2-D grayscale arrays only; use TIFF for 16-bit colour")
+        raise InvalidArgumentError(
+            "16-bit PNG is written for 2-D grayscale arrays only; use TIFF for 16-bit colour"
+        )
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (3, 4))):
-        raise ValueError(f"PNG needs (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
+        raise InvalidArgumentError(f"PNG needs (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
     target = Path(path)
     image = Image.fromarray(np.ascontiguousarray(array))
     with atomic_write(target, overwrite=overwrite) as tmp:
@@ -219,7 +221,9 @@ def write_npz(
     """Write a dict of arrays as NPZ atomically; object arrays are refused (they would pickle)."""
     for key, value in arrays.items():
         if np.asarray(value).dtype == object:
-            raise ValueError(f"array {key!r} has dtype object, which NPZ can only store as a pickle")
+            raise InvalidArgumentError(
+                f"array {key!r} has dtype object, which NPZ can only store as a pickle"
+            )
     target = Path(path)
     save = np.savez_compressed if compress else np.savez
     with atomic_write(target, overwrite=overwrite) as tmp, open(tmp, "wb") as handle:

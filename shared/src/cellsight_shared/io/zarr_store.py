@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from cellsight_shared.errors import DataFileError
+from cellsight_shared.errors import DataFileError, InvalidArgumentError
 
 __all__ = [
     "ZARR_MAJOR",
@@ -55,11 +55,11 @@ def geometry_attrs(
         return {}
     n_spatial = len(resolution if resolution is not None else offset)  # type: ignore[arg-type]
     if n_spatial > ndim:
-        raise ValueError(f"{n_spatial} spatial axes given for a {ndim}-D array")
+        raise InvalidArgumentError(f"{n_spatial} spatial axes given for a {ndim}-D array")
     resolution = [float(r) for r in (resolution if resolution is not None else [1] * n_spatial)]
     offset = [float(o) for o in (offset if offset is not None else [0] * n_spatial)]
     if len(offset) != len(resolution):
-        raise ValueError(f"offset {offset} and resolution {resolution} differ in length")
+        raise InvalidArgumentError(f"offset {offset} and resolution {resolution} differ in length")
     spatial_names = ["z", "y", "x"][-n_spatial:] if n_spatial <= 3 else [f"d{i}" for i in range(n_spatial)]
     n_channel = ndim - n_spatial
     channel_names = ["c^"] if n_channel == 1 else [f"c{i}^" for i in range(n_channel)]
@@ -78,7 +78,7 @@ def geometry_attrs(
 def _dataset_path(store: str | os.PathLike[str], dataset: str) -> Path:
     dataset = dataset.strip("/")
     if not dataset or ".." in dataset.split("/"):
-        raise ValueError(f"invalid dataset name {dataset!r}")
+        raise InvalidArgumentError(f"invalid dataset name {dataset!r}")
     return Path(store) / dataset
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cellsight_shared.errors import NonFiniteError, ShapeMismatchError
+from cellsight_shared.errors import InvalidArgumentError, NonFiniteError, ShapeMismatchError
 
 
 def as_numeric(array: object, *, name: str) -> np.ndarray:
@@ -16,7 +16,7 @@ def as_numeric(array: object, *, name: str) -> np.ndarray:
             f"got dtype {out.dtype}; convert it with np.asarray(..., dtype=float)."
         )
     if out.size == 0:
-        raise ValueError(f"{name} is empty (shape {out.shape}); pass an array with data.")
+        raise InvalidArgumentError(f"{name} is empty (shape {out.shape}); pass an array with data.")
     return out
 
 
@@ -71,7 +71,7 @@ def as_labels(labels: object, *, name: str) -> np.ndarray:
             "label a binary mask first, e.g. with scipy.ndimage.label."
         )
     if out.dtype.kind == "i" and out.size and out.min() < 0:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{name} holds negative labels (minimum {out.min()}); labels must be >= 0 with 0 as background."
         )
     return out

@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from cellsight_shared.errors import ShapeMismatchError
+from cellsight_shared.errors import InvalidArgumentError, ShapeMismatchError
 from cellsight_shared.metrics._checks import as_numeric, check_finite
 
 __all__ = ["KnnAccuracy", "knn_accuracy"]
@@ -37,7 +37,7 @@ class KnnAccuracy:
 def _prepared_features(features: object, *, metric: str, standardize: bool) -> np.ndarray:
     data = as_numeric(features, name="features")
     if data.ndim != 2:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"features must be a 2-D array (n_samples, n_features), got shape {data.shape}; "
             "flatten each sample's features into one row."
         )
@@ -51,7 +51,7 @@ def _prepared_features(features: object, *, metric: str, standardize: bool) -> n
         norms = np.linalg.norm(data, axis=1)
         if np.any(norms == 0):
             rows = np.flatnonzero(norms == 0)[:5].tolist()
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"cosine distance is undefined for all-zero feature vectors (rows {rows}); "
                 'drop them or use metric="euclidean".'
             )
@@ -102,7 +102,7 @@ def knn_accuracy(
     at 0), as the CyCLOPS benchmark does.
     """
     if metric not in ("euclidean", "cosine"):
-        raise ValueError(f'metric must be "euclidean" or "cosine", got {metric!r}.')
+        raise InvalidArgumentError(f'metric must be "euclidean" or "cosine", got {metric!r}.')
     data = _prepared_features(features, metric=metric, standardize=standardize)
     names = np.asarray(labels)
     if names.ndim != 1 or names.shape[0] != data.shape[0]:
@@ -112,7 +112,9 @@ def knn_accuracy(
         )
     n_samples = data.shape[0]
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k < n_samples:
-        raise ValueError(f"k must be an integer in [1, n_samples - 1] = [1, {n_samples - 1}], got {k!r}.")
+        raise InvalidArgumentError(
+            f"k must be an integer in [1, n_samples - 1] = [1, {n_samples - 1}], got {k!r}."
+        )
     classes, codes = np.unique(names, return_inverse=True)
     codes = codes.reshape(-1)
     n_classes = classes.size

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cellsight_shared.errors import InvalidArgumentError
 from cellsight_shared.metrics._checks import as_labels, check_same_shape
 
 __all__ = [
@@ -104,7 +105,7 @@ def _overlaps(labels_true: object, labels_pred: object) -> _Overlaps:
     pred = as_labels(labels_pred, name="labels_pred")
     check_same_shape(true, pred, name_a="labels_true", name_b="labels_pred")
     if true.size == 0:
-        raise ValueError("labels_true is empty; pass label images with at least one pixel.")
+        raise InvalidArgumentError("labels_true is empty; pass label images with at least one pixel.")
     index_true, ids_true, area_true = _relabel(true)
     index_pred, ids_pred, area_pred = _relabel(pred)
     both = (index_true > 0) & (index_pred > 0)
@@ -148,7 +149,7 @@ def iou_matrix(labels_true: object, labels_pred: object) -> np.ndarray:
 def _check_threshold(threshold: float) -> float:
     value = float(threshold)
     if not 0.0 < value <= 1.0:
-        raise ValueError(f"IoU threshold must be in (0, 1], got {threshold!r}.")
+        raise InvalidArgumentError(f"IoU threshold must be in (0, 1], got {threshold!r}.")
     return value
 
 
@@ -255,7 +256,7 @@ def average_precision(
     """
     levels = [_check_threshold(t) for t in np.atleast_1d(np.asarray(thresholds, dtype=float))]
     if not levels:
-        raise ValueError("thresholds is empty; pass at least one IoU threshold.")
+        raise InvalidArgumentError("thresholds is empty; pass at least one IoU threshold.")
     overlaps = _overlaps(labels_true, labels_pred)
     return np.array([_result(overlaps, t).ap for t in levels], dtype=np.float64)
 

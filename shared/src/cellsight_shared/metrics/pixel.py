@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from cellsight_shared.errors import InvalidArgumentError
 from cellsight_shared.metrics._checks import (
     as_bool_mask,
     as_numeric,
@@ -47,7 +48,7 @@ def _selected_values(
         return true.astype(np.float64, copy=False), pred.astype(np.float64, copy=False)
     region = as_bool_mask(mask, true.shape, name="mask", image_name="image_true")
     if not region.any():
-        raise ValueError("mask selects no pixels; the metric is undefined on an empty region.")
+        raise InvalidArgumentError("mask selects no pixels; the metric is undefined on an empty region.")
     return true[region].astype(np.float64), pred[region].astype(np.float64)
 
 
@@ -67,7 +68,7 @@ def mse(image_true: object, image_pred: object, *, mask: object | None = None) -
 def _inferred_data_range(true: np.ndarray, pred: np.ndarray) -> float:
     """Return the dtype range for unsigned-integer or boolean images, else raise."""
     if true.dtype != pred.dtype or true.dtype.kind not in "bu":
-        raise ValueError(
+        raise InvalidArgumentError(
             f"data_range is required for images of dtype {true.dtype} and {pred.dtype}; "
             "it is only inferred when both are the same unsigned integer or boolean dtype. "
             "Pass data_range=max_possible - min_possible (e.g. 1.0 for images in [0, 1])."
@@ -78,7 +79,7 @@ def _inferred_data_range(true: np.ndarray, pred: np.ndarray) -> float:
 def _checked_data_range(data_range: float) -> float:
     value = float(data_range)
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"data_range must be a finite number > 0, got {data_range!r}.")
+        raise InvalidArgumentError(f"data_range must be a finite number > 0, got {data_range!r}.")
     return value
 
 
@@ -162,7 +163,9 @@ def ssim(
     if channel_axis is not None:
         axis = int(channel_axis)
         if not -true.ndim <= axis < true.ndim:
-            raise ValueError(f"channel_axis={channel_axis} is out of range for images with {true.ndim} axes.")
+            raise InvalidArgumentError(
+                f"channel_axis={channel_axis} is out of range for images with {true.ndim} axes."
+            )
         true = np.moveaxis(true, axis, 0)
         pred = np.moveaxis(pred, axis, 0)
     else:
@@ -170,13 +173,13 @@ def ssim(
         pred = pred[np.newaxis]
     spatial_shape = true.shape[1:]
     if not spatial_shape:
-        raise ValueError("ssim needs at least one spatial axis besides the channel axis.")
+        raise InvalidArgumentError("ssim needs at least one spatial axis besides the channel axis.")
 
     if sigma <= 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}.")
+        raise InvalidArgumentError(f"sigma must be > 0, got {sigma}.")
     if gaussian_weights:
         if win_size is not None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "win_size must be None when gaussian_weights=True; the window size follows "
                 "from sigma (2 * int(3.5 * sigma + 0.5) + 1)."
             )
@@ -184,9 +187,9 @@ def ssim(
     else:
         size = 7 if win_size is None else int(win_size)
         if size < 1 or size % 2 == 0:
-            raise ValueError(f"win_size must be an odd integer >= 1, got {win_size}.")
+            raise InvalidArgumentError(f"win_size must be an odd integer >= 1, got {win_size}.")
     if min(spatial_shape) < size:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"the SSIM window ({size} pixels) is larger than the image (spatial shape "
             f"{spatial_shape}); pass a smaller odd win_size or a smaller sigma, or set "
             "channel_axis if one axis holds channels."
@@ -198,7 +201,7 @@ def ssim(
     if mask is not None:
         region &= as_bool_mask(mask, spatial_shape, name="mask", image_name="one image channel")
         if not region.any():
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"mask selects no pixel at least {pad} pixels away from the border; "
                 "the SSIM map is undefined there."
             )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cellsight_shared.errors import InvalidArgumentError
 from cellsight_shared.metrics._checks import (
     as_bool_mask,
     as_numeric,
@@ -179,7 +180,9 @@ def binary_scores_at_thresholds(
     check_finite(values, name="prob")
     levels = np.asarray(thresholds, dtype=np.float64)
     if levels.ndim != 1 or levels.size == 0:
-        raise ValueError(f"thresholds must be a non-empty 1-D sequence of numbers, got shape {levels.shape}.")
+        raise InvalidArgumentError(
+            f"thresholds must be a non-empty 1-D sequence of numbers, got shape {levels.shape}."
+        )
     check_finite(levels, name="thresholds")
 
     region = _region(true.shape, mask, ignore)

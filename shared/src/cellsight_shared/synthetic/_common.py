@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
+from cellsight_shared.errors import InvalidArgumentError
+
 
 def check_shape(shape: Sequence[int], *, ndim: int, minimum: int, name: str = "shape") -> tuple[int, ...]:
     """Return ``shape`` as a tuple of ints, or raise ValueError saying what is wrong."""
@@ -16,30 +18,32 @@ def check_shape(shape: Sequence[int], *, ndim: int, minimum: int, name: str = "s
     except TypeError:
         values = ()
     if len(values) != ndim or not all(isinstance(v, numbers.Integral) for v in values):
-        raise ValueError(f"{name} must be {ndim} integers, got {shape!r}; pass e.g. {(minimum * 2,) * ndim}.")
+        raise InvalidArgumentError(
+            f"{name} must be {ndim} integers, got {shape!r}; pass e.g. {(minimum * 2,) * ndim}."
+        )
     if min(values) < minimum:
-        raise ValueError(f"every axis of {name} must be at least {minimum} pixels, got {values}.")
+        raise InvalidArgumentError(f"every axis of {name} must be at least {minimum} pixels, got {values}.")
     return tuple(int(v) for v in values)
 
 
 def check_count(value: int, *, name: str, minimum: int = 0) -> int:
     """Return ``value`` as an int, or raise ValueError if it is not an integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}.")
     return int(value)
 
 
 def check_seed(seed: int) -> int:
     """Return ``seed`` as an int; a seed must be a non-negative integer for bit-identical output."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+        raise InvalidArgumentError(f"seed must be a non-negative integer, got {seed!r}.")
     return int(seed)
 
 
 def check_fraction(value: float, *, name: str, low: float = 0.0, high: float = 1.0) -> float:
     """Return ``value`` as a float in [low, high], or raise ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}.")
+        raise InvalidArgumentError(f"{name} must be a number in [{low}, {high}], got {value!r}.")
     return float(value)
 
 

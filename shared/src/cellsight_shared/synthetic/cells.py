@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
+from cellsight_shared.errors import InvalidArgumentError
 from cellsight_shared.synthetic._common import (
     check_count,
     check_fraction,
@@ -161,7 +162,7 @@ def cells_2d(
         cell_radius = 0.62 * float(np.sqrt(shape[0] * shape[1] / (np.pi * n_cells)))
         cell_radius = min(cell_radius, 0.3 * min(shape))
     elif not 4.0 <= float(cell_radius) <= 0.5 * min(shape):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"cell_radius must be between 4 and half the shortest side ({0.5 * min(shape)}) pixels, "
             f"got {cell_radius!r}."
         )
@@ -192,7 +193,7 @@ def cell_crops(
     size = check_count(size, name="size", minimum=24)
     classes = tuple(_check_localization(name) for name in classes)
     if not classes or len(set(classes)) != len(classes):
-        raise ValueError(f"classes must be distinct names from {LOCALIZATIONS}, got {classes!r}.")
+        raise InvalidArgumentError(f"classes must be distinct names from {LOCALIZATIONS}, got {classes!r}.")
     seed = check_seed(seed)
     noise = check_fraction(noise, name="noise", high=0.5)
 
@@ -217,7 +218,9 @@ def cell_crops(
 
 def _check_localization(name: str) -> str:
     if name not in LOCALIZATIONS:
-        raise ValueError(f"unknown localization {name!r}; choose one of {', '.join(LOCALIZATIONS)}.")
+        raise InvalidArgumentError(
+            f"unknown localization {name!r}; choose one of {', '.join(LOCALIZATIONS)}."
+        )
     return name
 
 
@@ -379,5 +382,5 @@ def _protein_pattern(
         mask = crescent & (smooth_noise(rng, shape, 1.2) > -0.2)
         signal = mask * 1.0
     else:  # pragma: no cover - guarded by _check_localization
-        raise ValueError(localization)
+        raise InvalidArgumentError(localization)
     return signal.astype(np.float32), mask

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from cellsight_shared.errors import InvalidArgumentError
 from cellsight_shared.synthetic._common import (
     check_count,
     check_seed,
@@ -101,7 +102,7 @@ def em_volume(
     n_golgi = check_count(n_golgi, name="n_golgi")
     n_vesicles = check_count(n_vesicles, name="n_vesicles")
     if not isinstance(nucleus, bool):
-        raise ValueError(f"nucleus must be True or False, got {nucleus!r}.")
+        raise InvalidArgumentError(f"nucleus must be True or False, got {nucleus!r}.")
     rng = np.random.default_rng(seed)
     grid = np.indices(shape, dtype=np.float32)
     size = np.array(shape, dtype=np.float32)
@@ -168,7 +169,7 @@ def write_em_volume_zarr(
     offset = _check_world_vector(offset, name="offset", positive=False)
     remainder = [o % r for o, r in zip(offset, resolution, strict=True)]
     if any(abs(value) > 1e-9 for value in remainder):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"offset {offset} (nm) must be a multiple of resolution {resolution} (nm) on every axis, "
             "as gunpowder requires; multiply a voxel offset by the resolution."
         )
@@ -189,7 +190,7 @@ def _check_world_vector(values: Sequence[float], *, name: str, positive: bool) -
         vector = ()
     if len(vector) != 3 or not all(np.isfinite(vector)) or (positive and min(vector) <= 0):
         kind = "positive numbers" if positive else "numbers"
-        raise ValueError(f"{name} must be 3 {kind} in nm (z, y, x), got {values!r}.")
+        raise InvalidArgumentError(f"{name} must be 3 {kind} in nm (z, y, x), got {values!r}.")
     return tuple(int(v) if v.is_integer() else v for v in vector)
 
 
