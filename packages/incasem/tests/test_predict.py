@@ -356,6 +356,20 @@ def test_cluster_worker_command_runs_the_worker_module(case, reference, tmp_path
     _assert_same(_arrays(group), reference)
 
 
+def test_worker_entry_point_reports_usage_and_bad_settings(tmp_path, capsys):
+    """The worker's own command line: 2 without a settings file, 1 naming a missing or bad one."""
+    from incasem.predict.worker import main as worker_main
+
+    assert worker_main([]) == 2
+    assert "usage: python -m incasem.predict.worker" in capsys.readouterr().err
+    missing = tmp_path / "settings.json"
+    assert worker_main([str(missing)]) == 1
+    assert "settings.json" in capsys.readouterr().err
+    missing.write_text('{"not": "a job"}')
+    assert worker_main([str(missing)]) == 1
+    assert "invalid" in capsys.readouterr().err
+
+
 def test_config_requires_a_model():
     """Neither checkpoint nor model_id is a config error."""
     with pytest.raises(ValueError, match="checkpoint file .* or a published model id"):

@@ -12,6 +12,7 @@ address in ``$DAISY_CONTEXT``); see :func:`main`.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Sequence
@@ -22,7 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from incasem.errors import CheckpointError, DataError
+from cellsight_shared.cli import add_verbosity_arguments, run_cli
+from incasem.errors import CheckpointError, DataError, IncasemError
 from incasem.predict.plan import EntryPlan, WorkerJob, block_window, marker_name
 
 __all__ = ["BlockPredictor", "main", "normalize_raw", "process_block", "run_worker"]
@@ -242,18 +244,24 @@ def run_worker(job: WorkerJob) -> None:
             logger.error("block failed: %s", err)
 
 
+def _run_from_settings(args: argparse.Namespace) -> None:
+    run_worker(WorkerJob.model_validate_json(Path(args.settings).read_text(encoding="utf-8")))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Cluster worker: ``python -m incasem.predict.worker <settings.json>``.
 
     Connects to the daisy scheduler named in ``$DAISY_CONTEXT`` and predicts blocks until the
-    scheduler has none left.
+    scheduler has none left. Exit codes as every cellsight command: 0, 1 (expected error), 2 (usage).
     """
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: python -m incasem.predict.worker SETTINGS.json", file=sys.stderr)
-        return 2
-    run_worker(WorkerJob.model_validate_json(Path(args[0]).read_text(encoding="utf-8")))
-    return 0
+    parser = argparse.ArgumentParser(
+        prog="python -m incasem.predict.worker",
+        description="Predict blocks handed out by a running `incasem predict` (daisy scheduler).",
+    )
+    parser.add_argument("settings", type=Path, help="the settings.json that incasem predict wrote")
+    add_verbosity_arguments(parser)
+    parser.set_defaults(handler=_run_from_settings)
+    return run_cli(parser, argv, expected_errors=(IncasemError, OSError))
 
 
 if __name__ == "__main__":  # pragma: no cover - run by worker processes
