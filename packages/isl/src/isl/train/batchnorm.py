@@ -10,7 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from isl.config import TrainConfig
-from isl.data import PatchLayout, PatchStream, WellFiles
+from isl.data import PatchLayout, WellFiles
+from isl.train.dataset import patch_stream
 
 __all__ = ["recalibrate_batch_norm", "recalibrate_from_stream"]
 
@@ -55,17 +56,7 @@ def recalibrate_from_stream(
     net: Any, wells: Sequence[WellFiles], layout: PatchLayout, config: TrainConfig
 ) -> None:
     """Precise BN from patches of a separate stream (the training stream's order is untouched)."""
-    data = config.data
-    stream = PatchStream(
-        wells,
-        layout,
-        crop_size=data.crop_size,
-        patch_stride=data.patch_stride,
-        crops_per_visit=data.crops_per_visit,
-        seed=config.seed,
-        stream_id=1_000_003,
-        flip_and_rotate=data.flip_and_rotate,
-    )
+    stream = patch_stream(wells, layout, config, stream_id=1_000_003, augment_intensity=False)
     patches = stream.patches()
 
     def batches() -> Iterator[tf.Tensor]:
