@@ -107,7 +107,7 @@ def _blockwise(data: Path, checkpoint: Path, out: Path, workers: int) -> dict[st
 
     from incasem.config.predict import PredictConfig
     from incasem.predict import predict
-    from incasem.predict.plan import group_path
+    from incasem.predict.outputs import group_path
 
     config = PredictConfig(
         data=data,

@@ -110,7 +110,7 @@ def convert_block(
 def _tiffs_to_zarr(config: ConvertConfig) -> Path:
     from cellsight_shared.errors import CellsightSharedError
     from cellsight_shared.io import atomic_write, create_zarr
-    from incasem.blockwise import run_blockwise
+    from incasem.volume_blocks import run_volume_blocks
 
     if config.input.is_dir():
         files = list_sections(config.input, config.pattern)
@@ -179,7 +179,7 @@ def _tiffs_to_zarr(config: ConvertConfig) -> Path:
                 dtype=dtype.str,
                 invert=config.invert,
             )
-            run_blockwise(
+            run_volume_blocks(
                 f"convert-{store.name}-{config.dataset}".replace("/", "_"),
                 process,
                 shape=shape,

@@ -291,7 +291,7 @@ def equalize_block(
     from funlib.geometry import Roi
 
     from cellsight_shared.io import open_zarr
-    from incasem.blockwise import block_slices
+    from incasem.volume_blocks import block_slices
 
     source = open_zarr(store, dataset)
     read_roi, write_roi = block.read_roi, block.write_roi  # type: ignore[attr-defined]
@@ -318,7 +318,7 @@ def equalize(config: EqualizeConfig) -> Path:
     """
     from cellsight_shared.errors import CellsightSharedError
     from cellsight_shared.io import create_zarr, open_zarr, zarr_geometry
-    from incasem.blockwise import run_blockwise
+    from incasem.volume_blocks import run_volume_blocks
 
     try:
         source = open_zarr(config.zarr, config.dataset)
@@ -373,7 +373,7 @@ def equalize(config: EqualizeConfig) -> Path:
         config.block_size,
         config.workers,
     )
-    run_blockwise(
+    run_volume_blocks(
         f"equalize-{Path(config.zarr).name}-{config.out_dataset}".replace("/", "_"),
         process,
         shape=source.shape,

@@ -53,7 +53,7 @@ def metric_mask_block(
     from funlib.geometry import Roi
 
     from cellsight_shared.io import open_zarr
-    from incasem.blockwise import block_slices
+    from incasem.volume_blocks import block_slices
 
     source = open_zarr(store, labels)
     read_roi, write_roi = block.read_roi, block.write_roi  # type: ignore[attr-defined]
@@ -96,7 +96,7 @@ def metric_mask(config: MetricMaskConfig) -> dict[str, int]:
     """
     from cellsight_shared.errors import CellsightSharedError
     from cellsight_shared.io import create_zarr, open_zarr, zarr_geometry
-    from incasem.blockwise import run_blockwise
+    from incasem.volume_blocks import run_volume_blocks
 
     out_dataset = config.output_dataset
     try:
@@ -133,7 +133,7 @@ def metric_mask(config: MetricMaskConfig) -> dict[str, int]:
         inwards=config.inwards,
         outwards=config.outwards,
     )
-    run_blockwise(
+    run_volume_blocks(
         f"metric-mask-{Path(config.zarr).name}-{out_dataset}".replace("/", "_"),
         process,
         shape=source.shape,

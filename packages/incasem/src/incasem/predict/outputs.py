@@ -1,19 +1,90 @@
-"""Output groups of a prediction: creating them, recording status, reopening them to resume."""
+"""Output groups of a prediction: claiming a number, creating them, recording status, resuming."""
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incasem.errors import ConfigError
-from incasem.predict.plan import EntryPlan, group_path
+from incasem.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from incasem.predict import PredictionPlan
+    from incasem.predict.plan import EntryPlan, PredictionPlan
 
-__all__ = ["PLAN_FILE", "assign_groups", "create_outputs", "reopen", "set_status"]
+__all__ = [
+    "PLAN_FILE",
+    "PREDICTIONS_ROOT",
+    "assign_groups",
+    "claim_prediction_groups",
+    "create_outputs",
+    "group_path",
+    "reopen",
+    "set_status",
+    "train_group_path",
+]
+
+PREDICTIONS_ROOT = "volumes/predictions"
+"""Group that holds every ``train_<id>/predict_<n>`` prediction of a container."""
+_PREDICT_GROUP = re.compile(r"^predict_(\d+)$")
 
 PLAN_FILE = "plan.json"
 """Record in ``<group>/run`` of what a run predicts; resuming compares against it."""
+
+
+def train_group_path(train_id: int) -> str:
+    """``volumes/predictions/train_<id:04d>``."""
+    return f"{PREDICTIONS_ROOT}/train_{train_id:04d}"
+
+
+def group_path(train_id: int, number: int) -> str:
+    """``volumes/predictions/train_<id:04d>/predict_<n:04d>``."""
+    return f"{train_group_path(train_id)}/predict_{number:04d}"
+
+
+def _existing_numbers(store: Path, train_id: int) -> list[int]:
+    folder = store / train_group_path(train_id)
+    if not folder.is_dir():
+        return []
+    return [int(m.group(1)) for p in folder.iterdir() if (m := _PREDICT_GROUP.match(p.name))]
+
+
+def claim_prediction_groups(stores: Sequence[Path], train_id: int) -> int:
+    """Create an empty ``predict_<n>`` group in every store, for the lowest ``n`` free in all.
+
+    ``os.mkdir`` is atomic, so two runs started at once never share a number; nothing existing
+    is touched.
+    """
+    number = 1 + max((n for s in stores for n in _existing_numbers(s, train_id)), default=0)
+    for _attempt in range(1000):
+        created: list[Path] = []
+        try:
+            for store in stores:
+                folder = store / group_path(train_id, number)
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                os.mkdir(folder)
+                created.append(folder)
+        except FileExistsError:
+            for folder in created:
+                folder.rmdir()
+            number += 1
+            continue
+        except OSError as err:
+            for folder in created:
+                folder.rmdir()
+            if err.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+                raise DataError(
+                    f"cannot create a prediction in {store} ({err.strerror}); set `out` to a "
+                    "writable zarr container"
+                ) from err
+            raise
+        for folder in created:
+            (folder / ".zgroup").write_text(json.dumps({"zarr_format": 2}) + "\n")
+        return number
+    raise DataError(f"could not claim a free predict_<n> group in {list(map(str, stores))}")
 
 
 def assign_groups(plan: PredictionPlan, number: int) -> None:

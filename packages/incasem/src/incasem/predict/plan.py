@@ -1,49 +1,46 @@
-"""Where every block of a prediction reads and writes, and where the outputs go (no torch).
+"""The plan of a prediction: every check, and every region's geometry and outputs (no writes).
 
-All coordinates are in voxels of the data, absolute (world position / voxel size), z/y/x.
-Output blocks tile the predicted region from its first voxel, and output chunks divide the block,
-so every chunk belongs to exactly one block and workers never write the same chunk.
+:func:`plan_prediction` resolves the checkpoint (file or published model id), builds the
+network from it with strict weight checks, validates the data JSON against the zarr metadata
+(ROI inside the data and at least one input block, voxel sizes equal to the model's) and
+returns a :class:`PredictionPlan`: one :class:`EntryPlan` per region. All coordinates are in
+voxels of the data, absolute (world position / voxel size), z/y/x. Output chunks divide the
+output block, so every chunk belongs to exactly one block and workers never write one chunk.
 """
 
 from __future__ import annotations
 
-import errno
-import json
 import logging
 import math
-import os
-import re
-from collections.abc import Iterator, Sequence
-from itertools import product
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
 from incasem.config.base import FrozenModel
+from incasem.config.data import DataConfig, load_data_config, resolve_file
 from incasem.config.model import ModelConfig
+from incasem.config.predict import PredictConfig
 from incasem.errors import ConfigError, DataError
+from incasem.registry import PublishedModel, get_model
 
 __all__ = [
-    "PREDICTIONS_ROOT",
     "EntryPlan",
+    "PredictionPlan",
     "WorkerJob",
-    "block_begins",
-    "block_window",
-    "claim_prediction_groups",
-    "group_path",
-    "marker_name",
-    "train_group_path",
+    "check_chunk_shape",
+    "default_chunk_shape",
+    "output_region",
+    "plan_prediction",
 ]
 
 logger = logging.getLogger(__name__)
 
-PREDICTIONS_ROOT = "volumes/predictions"
-"""Group that holds every ``train_<id>/predict_<n>`` prediction of a container."""
 RUN_DIR = "run"
 """Folder inside a prediction group with its config, block markers, logs and sacred record."""
 
 Triple = tuple[int, int, int]
-_PREDICT_GROUP = re.compile(r"^predict_(\d+)$")
 
 
 class EntryPlan(FrozenModel):
@@ -128,16 +125,6 @@ class WorkerJob(FrozenModel):
     """SHA-256 of the checkpoint when the job was planned (workers verify it when set)."""
 
 
-def train_group_path(train_id: int) -> str:
-    """``volumes/predictions/train_<id:04d>``."""
-    return f"{PREDICTIONS_ROOT}/train_{train_id:04d}"
-
-
-def group_path(train_id: int, number: int) -> str:
-    """``volumes/predictions/train_<id:04d>/predict_<n:04d>``."""
-    return f"{train_group_path(train_id)}/predict_{number:04d}"
-
-
 def default_chunk_shape(output_block: Sequence[int]) -> Triple:
     """Half the output block where it is even (55^3 for 110^3, as the original), else the block."""
     z, y, x = (b // 2 if b % 2 == 0 else b for b in output_block)
@@ -168,91 +155,191 @@ def output_region(
     return (o[0], o[1], o[2]), (s[0], s[1], s[2])
 
 
-def block_begins(entry: EntryPlan) -> Iterator[Triple]:
-    """First voxel of every output block, in z, y, x order."""
-    ranges = [
-        range(o, o + s, b)
-        for o, s, b in zip(entry.output_offset, entry.output_shape, entry.output_block, strict=True)
-    ]
-    yield from product(*ranges)  # type: ignore[misc]  # tuples of 3 ints
+class PredictionPlan:
+    """Everything a prediction run will do, resolved and checked (no output written yet)."""
+
+    def __init__(
+        self,
+        *,
+        config: PredictConfig,
+        checkpoint: Path,
+        checkpoint_sha256: str,
+        model: ModelConfig,
+        published: PublishedModel | None,
+        train_id: int,
+        entries: list[EntryPlan],
+    ) -> None:
+        self.config = config
+        self.checkpoint = checkpoint
+        self.checkpoint_sha256 = checkpoint_sha256
+        self.model = model
+        self.published = published
+        self.train_id = train_id
+        self.entries = entries
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What determines the outputs; a resumed run must match it exactly."""
+        return {
+            "checkpoint_sha256": self.checkpoint_sha256,
+            "model": self.model.model_dump(mode="json"),
+            "entries": [e.model_dump(mode="json", exclude={"group", "out_store"}) for e in self.entries],
+        }
+
+    def jobs(self) -> list[WorkerJob]:
+        """One worker job per entry."""
+        in_process = self.config.workers == 0
+        threads = self.config.threads_per_worker or (None if in_process else 1)
+        return [
+            WorkerJob(
+                checkpoint=str(self.checkpoint),
+                model=self.model,
+                device=self.config.device,
+                threads=threads,
+                entry=entry,
+                checkpoint_sha256=self.checkpoint_sha256,
+            )
+            for entry in self.entries
+        ]
 
 
-def num_blocks(entry: EntryPlan) -> int:
-    """How many output blocks tile the predicted region."""
-    return math.prod(-(-s // b) for s, b in zip(entry.output_shape, entry.output_block, strict=True))
+def _find_checkpoint(config: PredictConfig, published: PublishedModel | None) -> Path:
+    if config.checkpoint is not None:
+        return Path(config.checkpoint).expanduser()
+    assert published is not None  # guaranteed by PredictConfig's validator
+    folder = Path(config.models_dir).expanduser()
+    candidates = []
+    if published.checkpoint is not None:
+        candidates.append(folder / published.checkpoint)
+    candidates += sorted(folder.glob(f"model_checkpoint_{published.id}_*.pt"))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no checkpoint of model {published.id} in models_dir {folder}; download it with "
+        f"`incasem download {published.id} --out {folder}` or set checkpoint to its path"
+    )
 
 
-def block_window(entry: EntryPlan, write_begin: Sequence[int]) -> tuple[Triple, Triple, Triple]:
-    """``(read_begin, write_begin, write_end)`` of the block whose output starts at ``write_begin``.
+def _zarr_box(store: Path, dataset: str) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """First voxel and shape of a 3-D dataset (validated by load_data_config already)."""
+    from cellsight_shared.io import open_zarr, zarr_geometry
 
-    The read window is ``input_shape`` voxels. Without padding, a block that would overhang the
-    ROI is shifted back inside it (like gunpowder's Scan snaps its last tile to the end); it
-    then writes only its own part of the region, which its shifted output still covers.
+    array = open_zarr(store, dataset)
+    if array.ndim != 3:
+        raise DataError(f"{store / dataset} has {array.ndim} axes; prediction needs a 3-D (z, y, x) dataset")
+    offset_nm, resolution = zarr_geometry(store, dataset)
+    z, y, x = (round(o / r) for o, r in zip(offset_nm, resolution, strict=True))
+    sz, sy, sx = (int(s) for s in array.shape)
+    return (z, y, x), (sz, sy, sx)
+
+
+def _check_voxel_size(data: DataConfig, expected: Any, source: str) -> None:
+    if expected is None:
+        return
+    if not all(math.isclose(a, float(b)) for a, b in zip(data.voxel_size, expected, strict=True)):
+        raise ConfigError(
+            f"the data's voxel size is {list(data.voxel_size)} nm but {source} was trained at "
+            f"{list(expected)} nm; use a model trained at {list(data.voxel_size)} nm (e.g. the HPF "
+            "4 nm models 1675/1669) or resample the data to the model's voxel size"
+        )
+
+
+def plan_prediction(config: PredictConfig) -> PredictionPlan:
+    """Resolve and check everything a prediction needs; write nothing.
+
+    Raises ConfigError/CheckpointError/DataError naming the problem and the fix.
     """
-    read, end = [], []
-    for axis in range(3):
-        w = int(write_begin[axis])
-        out_end = entry.output_offset[axis] + entry.output_shape[axis]
-        r = w - entry.context[axis]
-        if not entry.pad_context:
-            roi_begin = entry.roi_offset[axis]
-            roi_end = roi_begin + entry.roi_shape[axis]
-            r = max(roi_begin, min(r, roi_end - entry.input_shape[axis]))
-        read.append(r)
-        end.append(min(w + entry.output_block[axis], out_end))
-    begin = tuple(int(w) for w in write_begin)
-    return (read[0], read[1], read[2]), (begin[0], begin[1], begin[2]), (end[0], end[1], end[2])
+    from cellsight_shared.download import sha256sum
+    from incasem.checkpoint import build_model_from_checkpoint
 
-
-def marker_name(write_begin: Sequence[int]) -> str:
-    """File name of a block's done marker: its first output voxel, ``<z>_<y>_<x>``."""
-    return "_".join(str(int(v)) for v in write_begin)
-
-
-def finished_blocks(entry: EntryPlan) -> set[str]:
-    """Marker names of the blocks already written."""
-    if not entry.markers_dir.is_dir():
-        return set()
-    return {p.name for p in entry.markers_dir.iterdir()}
-
-
-def _existing_numbers(store: Path, train_id: int) -> list[int]:
-    folder = store / train_group_path(train_id)
-    if not folder.is_dir():
-        return []
-    return [int(m.group(1)) for p in folder.iterdir() if (m := _PREDICT_GROUP.match(p.name))]
-
-
-def claim_prediction_groups(stores: Sequence[Path], train_id: int) -> int:
-    """Create an empty ``predict_<n>`` group in every store, for the lowest ``n`` free in all.
-
-    ``os.mkdir`` is atomic, so two runs started at once never share a number; nothing existing
-    is touched.
-    """
-    number = 1 + max((n for s in stores for n in _existing_numbers(s, train_id)), default=0)
-    for _attempt in range(1000):
-        created: list[Path] = []
-        try:
-            for store in stores:
-                folder = store / group_path(train_id, number)
-                folder.parent.mkdir(parents=True, exist_ok=True)
-                os.mkdir(folder)
-                created.append(folder)
-        except FileExistsError:
-            for folder in created:
-                folder.rmdir()
-            number += 1
-            continue
-        except OSError as err:
-            for folder in created:
-                folder.rmdir()
-            if err.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-                raise DataError(
-                    f"cannot create a prediction in {store} ({err.strerror}); set `out` to a "
-                    "writable zarr container"
-                ) from err
-            raise
-        for folder in created:
-            (folder / ".zgroup").write_text(json.dumps({"zarr_format": 2}) + "\n")
-        return number
-    raise DataError(f"could not claim a free predict_<n> group in {list(map(str, stores))}")
+    published = get_model(config.model_id) if config.model_id is not None else None
+    checkpoint_path = _find_checkpoint(config, published)
+    # a published id fixes the architecture: a checkpoint of another network is an error
+    arch = published.model if published is not None else None
+    network, checkpoint = build_model_from_checkpoint(checkpoint_path, config=arch)
+    model = network.config
+    del network
+    meta = checkpoint.get("incasem", {}) if isinstance(checkpoint.get("incasem"), dict) else {}
+    train_id = config.train_id
+    if train_id is None and published is not None:
+        train_id = published.train_id
+    if train_id is None and isinstance(meta.get("run_id"), int):
+        train_id = meta["run_id"]
+    if train_id is None:
+        raise ConfigError(
+            f"cannot tell which training run {checkpoint_path} comes from (outputs go to "
+            "train_<id>/predict_<n>); set train_id, or model_id for a published model"
+        )
+    output_block = model.output_shape(config.input_shape)
+    context = model.context(config.input_shape)
+    min_shape = (1, 1, 1) if config.pad_context else config.input_shape
+    data = load_data_config(config.data, data_dir=config.data_dir, context=0, min_shape=min_shape)
+    if published is not None:
+        _check_voxel_size(data, published.voxel_size, f"model {published.id}")
+    else:
+        _check_voxel_size(data, meta.get("voxel_size"), f"checkpoint {checkpoint_path}")
+    names = published.classes if published is not None else tuple(meta.get("classes") or ())
+    if len(names) != model.num_classes:
+        names = tuple(f"class_{c}" for c in range(model.num_classes))
+    chunk_shape = (
+        check_chunk_shape(config.chunk_shape, output_block)
+        if config.chunk_shape is not None
+        else default_chunk_shape(output_block)
+    )
+    entries = []
+    json_path = Path(config.data)
+    data_dir = Path(config.data_dir) if config.data_dir is not None else None
+    for name, item in data.entries.items():
+        store = resolve_file(item, data_dir=data_dir, json_path=json_path)
+        raw_offset, raw_shape = _zarr_box(store, item.raw)
+        mask_offset = _zarr_box(store, item.mask)[0] if item.mask else None
+        out_offset, out_shape = output_region(item.offset, item.shape, context, pad=config.pad_context)
+        if min(out_shape) < 1:
+            raise ConfigError(
+                f"{config.data}, entry {name!r}, field 'shape': the ROI {item.shape} leaves nothing "
+                f"to predict after the {list(context)}-voxel context rim; enlarge it or set "
+                "pad_context = true"
+            )
+        entries.append(
+            EntryPlan(
+                name=name,
+                raw_store=str(store.resolve()),
+                raw_dataset=item.raw,
+                raw_offset=raw_offset,
+                raw_shape=raw_shape,
+                mask_dataset=item.mask,
+                mask_offset=mask_offset,
+                roi_offset=tuple(item.offset),
+                roi_shape=tuple(item.shape),
+                output_offset=out_offset,
+                output_shape=out_shape,
+                input_shape=config.input_shape,
+                output_block=output_block,
+                context=context,
+                pad_context=config.pad_context,
+                voxel_size=data.voxel_size,
+                # absolute, so plan.json and worker settings hold wherever they are read
+                out_store=str((Path(config.out).expanduser() if config.out is not None else store).resolve()),
+                group="",
+                chunk_shape=chunk_shape,
+                class_names=tuple(names),
+            )
+        )
+    stores: dict[str, str] = {}
+    for entry in entries:
+        other = stores.setdefault(str(Path(entry.out_store).resolve()), entry.name)
+        if other != entry.name:
+            raise ConfigError(
+                f"{config.data}: entries {other!r} and {entry.name!r} would write the same "
+                f"prediction group in {entry.out_store}; predict them in separate runs (one entry "
+                "per data JSON) or give them separate containers"
+            )
+    return PredictionPlan(
+        config=config,
+        checkpoint=checkpoint_path,
+        checkpoint_sha256=sha256sum(checkpoint_path),
+        model=model,
+        published=published,
+        train_id=train_id,
+        entries=entries,
+    )

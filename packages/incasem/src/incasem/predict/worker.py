@@ -25,7 +25,8 @@ import torch
 
 from cellsight_shared.cli import add_verbosity_arguments, run_cli
 from incasem.errors import CheckpointError, DataError, IncasemError
-from incasem.predict.plan import EntryPlan, WorkerJob, block_window, marker_name
+from incasem.predict.blocks import block_window, marker_name
+from incasem.predict.plan import EntryPlan, WorkerJob
 
 __all__ = ["BlockPredictor", "main", "normalize_raw", "process_block", "run_worker"]
 

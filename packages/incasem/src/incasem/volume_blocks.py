@@ -1,4 +1,4 @@
-"""Run a per-block function over a volume with daisy 2 (voxel coordinates, funlib ROIs).
+"""The daisy runner of the data tools (equalize, convert, metric-mask): one function per block.
 
 daisy starts one OS process per worker and pickles the block function into it, so ``process``
 must be a top-level function or a ``functools.partial`` of one. One worker runs serially in this
@@ -20,7 +20,7 @@ from typing import Any
 
 from incasem.errors import DataError
 
-__all__ = ["block_slices", "run_blockwise"]
+__all__ = ["block_slices", "run_volume_blocks"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def block_slices(roi: Any, origin: Sequence[int] = (0, 0, 0)) -> tuple[slice, ..
     return tuple(slice(b - o, e - o) for b, e, o in zip(roi.begin, roi.end, origin, strict=True))
 
 
-def run_blockwise(
+def run_volume_blocks(
     task_id: str,
     process: Callable[[Any], None],
     *,

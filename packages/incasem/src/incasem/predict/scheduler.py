@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from incasem.errors import DataError
-from incasem.predict.plan import WorkerJob, finished_blocks, marker_name, num_blocks
+from incasem.predict.blocks import finished_blocks, marker_name, num_blocks
+from incasem.predict.plan import WorkerJob
 
 __all__ = ["BlockRunResult", "run_entry"]
 
