@@ -75,7 +75,7 @@ def _bare_forward(data: Path, checkpoint: Path) -> dict[str, Any]:
     from incasem.checkpoint import build_model_from_checkpoint
     from incasem.config.predict import PredictConfig
     from incasem.predict import block_begins, block_window, plan_prediction
-    from incasem.predict.worker import normalize_raw
+    from incasem.raw import normalize_raw
 
     entry = plan_prediction(PredictConfig(data=data, checkpoint=checkpoint, input_shape=BENCH_INPUT)).entries[
         0

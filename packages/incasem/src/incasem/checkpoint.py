@@ -87,6 +87,10 @@ def load_checkpoint(
             f"checkpoint {path} does not exist; check the path, or fetch a published model with "
             "`incasem download <model-id> --out DIR`"
         )
+    from incasem.device import resolve_device
+
+    # a missing device is the machine's problem, not the file's: say so before reading it
+    resolve_device(map_location)
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle, zip and torch errors all mean "not a usable checkpoint"

@@ -107,9 +107,10 @@ def convert_block(
     target[z0:z1, y0:y1, x0:x1] = _cast(slab, np.dtype(dtype), invert=invert, source=files[z0])
 
 
-def _tiffs_to_zarr(config: ConvertConfig) -> Path:
+def _tiffs_to_zarr(config: ConvertConfig, progress: bool | None) -> Path:
     from cellsight_shared.errors import CellsightSharedError
     from cellsight_shared.io import atomic_write, create_zarr
+    from incasem.dataset_status import MARKERS_DIR, finish_output, prepare_output
     from incasem.volume_blocks import run_volume_blocks
 
     if config.input.is_dir():
@@ -122,8 +123,14 @@ def _tiffs_to_zarr(config: ConvertConfig) -> Path:
         for path in files[1:]:
             import tifffile
 
-            with tifffile.TiffFile(path) as tif:
-                found = tuple(tif.series[0].shape)
+            try:
+                with tifffile.TiffFile(path) as tif:
+                    found = tuple(tif.series[0].shape)
+            except Exception as err:  # tifffile raises several types for damaged files
+                raise DataError(
+                    f"{path} is not a readable TIFF ({type(err).__name__}: {err}); replace the "
+                    "damaged section (or remove it and renumber) before converting"
+                ) from err
             if found != first.shape:
                 raise DataError(
                     f"{path.name} has shape {found}, but {files[0].name} has {first.shape}; all "
@@ -143,33 +150,56 @@ def _tiffs_to_zarr(config: ConvertConfig) -> Path:
             )
     store = Path(config.output)
     dataset_path = store / config.dataset
-    if dataset_path.exists() and not config.overwrite:
-        raise DataError(f"{store} already holds {config.dataset!r}; pass --overwrite to replace it")
     chunks = tuple(min(c, s) for c, s in zip(config.chunks, shape, strict=True))
+    if stack is not None:
+        # cast before anything is created: a value that does not fit is an input error
+        stack = _cast(stack, dtype, invert=config.invert, source=str(config.input))
+    settings = {
+        "input": str(Path(config.input).resolve()),
+        "sections": len(files) or None,
+        "shape": list(shape),
+        "dtype": dtype.str,
+        "invert": config.invert,
+        "chunks": list(chunks),
+        "offset": list(config.offset),
+        "resolution": list(config.resolution),
+    }
     # A new container is built under a temporary name so a failed run leaves nothing behind;
-    # datasets added to an existing container are written in place (daisy blocks).
+    # datasets added to an existing container are written in place, block by block, under the
+    # completeness contract of incasem.dataset_status (status `running`, markers, resume).
     new_store = not store.exists()
     context = atomic_write(store) if new_store else contextlib.nullcontext(store)
     with context as target_store:
-        try:
-            create_zarr(
-                target_store,
-                config.dataset,
-                shape=shape,
-                dtype=dtype,
-                chunks=chunks,
-                offset=config.offset,
-                resolution=config.resolution,
-                overwrite=config.overwrite,
-            )
-        except CellsightSharedError as err:
-            raise DataError(str(err)) from err
+
+        def create(attrs: dict) -> None:
+            try:
+                create_zarr(
+                    target_store,
+                    config.dataset,
+                    shape=shape,
+                    dtype=dtype,
+                    chunks=chunks,
+                    offset=config.offset,
+                    resolution=config.resolution,
+                    attrs=attrs,
+                )
+            except CellsightSharedError as err:
+                raise DataError(str(err)) from err
+
+        prepare_output(
+            target_store,
+            config.dataset,
+            command="convert",
+            settings=settings,
+            overwrite=config.overwrite,
+            create=create,
+            name_option="--dataset",
+        )
+        total = 0
         if stack is not None:
             from cellsight_shared.io import open_zarr
 
-            open_zarr(target_store, config.dataset, mode="r+")[...] = _cast(
-                stack, dtype, invert=config.invert, source=str(config.input)
-            )
+            open_zarr(target_store, config.dataset, mode="r+")[...] = stack
         else:
             process = functools.partial(
                 convert_block,
@@ -179,13 +209,17 @@ def _tiffs_to_zarr(config: ConvertConfig) -> Path:
                 dtype=dtype.str,
                 invert=config.invert,
             )
-            run_volume_blocks(
+            total = run_volume_blocks(
                 f"convert-{store.name}-{config.dataset}".replace("/", "_"),
                 process,
                 shape=shape,
                 block_shape=(chunks[0], shape[1], shape[2]),
+                markers=Path(target_store) / config.dataset / MARKERS_DIR,
                 workers=config.workers,
+                progress=progress,
+                desc="convert",
             )
+        finish_output(target_store, config.dataset, total_blocks=total)
     logger.info("wrote %s/%s %s %s", store, config.dataset, shape, dtype)
     return dataset_path
 
@@ -225,11 +259,12 @@ def _write_sections(source: object, folder: Path, transform: object) -> None:
             tifffile.imwrite(folder / f"section_{z0 + i:0{width}d}.tif", section, compression="zlib")
 
 
-def convert(config: ConvertConfig) -> Path:
+def convert(config: ConvertConfig, *, progress: bool | None = None) -> Path:
     """Convert TIFF sections (or a stack) into a zarr dataset, or a zarr dataset into TIFFs.
 
     The direction follows the input: a ``.zarr`` directory (with ``.zgroup``/``.zarray``) is
-    read, anything else is TIFF. Returns the written dataset or folder.
+    read, anything else is TIFF. ``progress``: block progress bar (None: on a terminal). Returns
+    the written dataset or folder.
     """
     source = Path(config.input)
     if not source.exists():
@@ -237,7 +272,7 @@ def convert(config: ConvertConfig) -> Path:
     is_zarr = source.is_dir() and (
         (source / ".zgroup").exists() or (source / ".zarray").exists() or source.suffix == ".zarr"
     )
-    return _zarr_to_tiffs(config) if is_zarr else _tiffs_to_zarr(config)
+    return _zarr_to_tiffs(config) if is_zarr else _tiffs_to_zarr(config, progress)
 
 
 def to_uint8_for_viewing(array: np.ndarray, *, name: str = "array") -> np.ndarray:

@@ -310,14 +310,40 @@ def equalize_block(
     target[block_slices(write_roi)] = result.astype(target.dtype)
 
 
-def equalize(config: EqualizeConfig) -> Path:
+def _check_equalize_input(source: object, name: str) -> None:
+    """Refuse raw the 14-bit scaling cannot take, before the output exists (reads float raw)."""
+    from incasem.raw import scan_values
+
+    dtype = np.dtype(source.dtype)  # type: ignore[attr-defined]
+    if dtype.kind not in "uif" or dtype == np.bool_:
+        raise DataError(f"{name} has dtype {dtype}; CLAHE needs integer or float grey values")
+    if dtype.kind == "f":
+        low, high, bad = scan_values(source)
+        if bad:
+            raise DataError(
+                f"{name} holds {bad} NaN or infinite voxels; CLAHE needs finite grey values. Fill "
+                "them (e.g. with the volume's mean) or convert the raw to uint8 before equalising"
+            )
+        if low < 0 or high > 1:
+            raise DataError(
+                f"{name} is {dtype} with values {low:g}..{high:g}; float raw must lie in [0, 1]. "
+                "Rescale it to [0, 1] or convert it to uint8/uint16 first"
+            )
+    if dtype != np.uint8:
+        logger.warning("%s is %s, not uint8; the published models were trained on uint8 raw", name, dtype)
+
+
+def equalize(config: EqualizeConfig, *, progress: bool | None = None) -> Path:
     """Equalise ``config.dataset`` of ``config.zarr`` blockwise into ``config.out_dataset``.
 
-    The output has the input's geometry attributes and dtype (uint8 for uint8 raw) and chunks of
-    one write block. Returns the output dataset path.
+    The output is uint8 with the input's geometry attributes and chunks of one write block. It
+    follows :mod:`incasem.dataset_status`: ``running`` until the last block is written, resumed
+    by a rerun with the same settings. ``progress``: block progress bar (None: on a terminal).
+    Returns the output dataset path.
     """
     from cellsight_shared.errors import CellsightSharedError
     from cellsight_shared.io import create_zarr, open_zarr, zarr_geometry
+    from incasem.dataset_status import MARKERS_DIR, finish_output, prepare_output
     from incasem.volume_blocks import run_volume_blocks
 
     try:
@@ -327,34 +353,39 @@ def equalize(config: EqualizeConfig) -> Path:
         raise DataError(str(err)) from err
     if source.ndim != 3:
         raise DataError(f"{config.zarr / config.dataset}: expected a 3-D volume, got {source.shape}")
-    if source.dtype != np.uint8:
-        logger.warning(
-            "%s is %s, not uint8; the published models were trained on uint8 raw",
-            config.dataset,
-            source.dtype,
-        )
+    _check_equalize_input(source, str(config.zarr / config.dataset))
     block = (config.block_size,) * 3
-    try:
-        target = create_zarr(
-            config.zarr,
-            config.out_dataset,
-            shape=source.shape,
-            dtype=np.uint8,
-            chunks=block,
-            offset=offset,
-            resolution=resolution,
-            attrs={
-                "clahe": {
-                    "kernel_size": config.kernel_size,
-                    "clip_limit": config.clip_limit,
-                    "nbins": config.nbins,
-                }
-            },
-            overwrite=config.overwrite,
-        )
-    except CellsightSharedError as err:
-        raise DataError(f"{err} (pass --overwrite to replace it)") from err
-    del target
+    clahe = {"kernel_size": config.kernel_size, "clip_limit": config.clip_limit, "nbins": config.nbins}
+    settings = {
+        "dataset": config.dataset,
+        "shape": list(source.shape),
+        "block_size": config.block_size,
+        **clahe,
+    }
+
+    def create(attrs: dict) -> None:
+        try:
+            create_zarr(
+                config.zarr,
+                config.out_dataset,
+                shape=source.shape,
+                dtype=np.uint8,
+                chunks=block,
+                offset=offset,
+                resolution=resolution,
+                attrs={"clahe": clahe, **attrs},
+            )
+        except CellsightSharedError as err:
+            raise DataError(str(err)) from err
+
+    prepare_output(
+        config.zarr,
+        config.out_dataset,
+        command="equalize",
+        settings=settings,
+        overwrite=config.overwrite,
+        create=create,
+    )
     process = functools.partial(
         equalize_block,
         store=str(config.zarr),
@@ -373,12 +404,16 @@ def equalize(config: EqualizeConfig) -> Path:
         config.block_size,
         config.workers,
     )
-    run_volume_blocks(
+    total = run_volume_blocks(
         f"equalize-{Path(config.zarr).name}-{config.out_dataset}".replace("/", "_"),
         process,
         shape=source.shape,
         block_shape=block,
+        markers=Path(config.zarr) / config.out_dataset / MARKERS_DIR,
         context=(config.kernel_size + 1) // 2,
         workers=config.workers,
+        progress=progress,
+        desc="equalize",
     )
+    finish_output(config.zarr, config.out_dataset, total_blocks=total)
     return Path(config.zarr) / config.out_dataset

@@ -87,15 +87,18 @@ def _count(store: Path, labels: str, out_dataset: str, slab: int) -> dict[str, i
     }
 
 
-def metric_mask(config: MetricMaskConfig) -> dict[str, int]:
+def metric_mask(config: MetricMaskConfig, *, progress: bool | None = None) -> dict[str, int]:
     """Write the metric mask of ``config.labels`` blockwise; return voxel counts.
 
     Counts: all voxels, foreground (organelle) voxels, voxels in the exclusion zone, and the
     foreground and background voxels that remain counted by F1. They are also stored in the
-    output dataset's ``counts`` attribute.
+    output dataset's ``counts`` attribute. The dataset follows :mod:`incasem.dataset_status`
+    (``running`` until the last block, resumed by a rerun); ``progress``: block progress bar
+    (None: on a terminal).
     """
     from cellsight_shared.errors import CellsightSharedError
     from cellsight_shared.io import create_zarr, open_zarr, zarr_geometry
+    from incasem.dataset_status import MARKERS_DIR, finish_output, prepare_output
     from incasem.volume_blocks import run_volume_blocks
 
     out_dataset = config.output_dataset
@@ -107,24 +110,35 @@ def metric_mask(config: MetricMaskConfig) -> dict[str, int]:
     if source.ndim != 3:
         raise DataError(f"{config.zarr / config.labels}: expected 3-D labels, got {source.shape}")
     block = (config.block_size,) * 3
-    try:
-        create_zarr(
-            config.zarr,
-            out_dataset,
-            shape=source.shape,
-            dtype=np.uint8,
-            chunks=block,
-            offset=offset,
-            resolution=resolution,
-            attrs={
-                "exclude_voxels_inwards": config.inwards,
-                "exclude_voxels_outwards": config.outwards,
-                "labels": config.labels,
-            },
-            overwrite=config.overwrite,
-        )
-    except CellsightSharedError as err:
-        raise DataError(f"{err} (pass --overwrite to replace it)") from err
+    params = {
+        "exclude_voxels_inwards": config.inwards,
+        "exclude_voxels_outwards": config.outwards,
+        "labels": config.labels,
+    }
+
+    def create(attrs: dict) -> None:
+        try:
+            create_zarr(
+                config.zarr,
+                out_dataset,
+                shape=source.shape,
+                dtype=np.uint8,
+                chunks=block,
+                offset=offset,
+                resolution=resolution,
+                attrs={**params, **attrs},
+            )
+        except CellsightSharedError as err:
+            raise DataError(str(err)) from err
+
+    prepare_output(
+        config.zarr,
+        out_dataset,
+        command="metric-mask",
+        settings={**params, "shape": list(source.shape), "block_size": config.block_size},
+        overwrite=config.overwrite,
+        create=create,
+    )
     process = functools.partial(
         metric_mask_block,
         store=str(config.zarr),
@@ -133,15 +147,18 @@ def metric_mask(config: MetricMaskConfig) -> dict[str, int]:
         inwards=config.inwards,
         outwards=config.outwards,
     )
-    run_volume_blocks(
+    total = run_volume_blocks(
         f"metric-mask-{Path(config.zarr).name}-{out_dataset}".replace("/", "_"),
         process,
         shape=source.shape,
         block_shape=block,
+        markers=Path(config.zarr) / out_dataset / MARKERS_DIR,
         context=max(config.inwards, config.outwards),
         workers=config.workers,
+        progress=progress,
+        desc="metric-mask",
     )
     counts = _count(Path(config.zarr), config.labels, out_dataset, config.block_size)
-    open_zarr(config.zarr, out_dataset, mode="r+").attrs["counts"] = counts
+    finish_output(config.zarr, out_dataset, total_blocks=total, extra={"counts": counts})
     logger.info("metric mask %s: %s", out_dataset, counts)
     return counts

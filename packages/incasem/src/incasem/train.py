@@ -31,6 +31,7 @@ from incasem.config.base import write_config
 from incasem.config.data import DataConfig, load_data_config
 from incasem.config.train import TrainConfig
 from incasem.data import class_names, read_region
+from incasem.device import resolve_device
 from incasem.errors import CheckpointError, ConfigError, DataError
 from incasem.experiment import ExperimentRun, run_experiment
 from incasem.model import build_model
@@ -42,19 +43,6 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoints"
 LOG_CSV = "log.csv"
 VALIDATION_CSV = "validation.csv"
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; otherwise the named device (checked)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ConfigError(f"device {name!r} is not a torch device (cpu, cuda, cuda:1, ...)") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    return device
 
 
 def batch_seed(seed: int, iteration: int) -> int:

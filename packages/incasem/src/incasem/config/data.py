@@ -164,6 +164,10 @@ def _geometry(store: Path, dataset: str, *, where: str) -> DatasetGeometry:
         offset_nm, resolution = zarr_geometry(store, dataset)
     except CellsightSharedError as err:
         raise ConfigError(f"{where}: {err}") from err
+    from incasem.dataset_status import require_complete
+
+    # a dataset an incasem command left half-written reads 0 where its blocks never ran
+    require_complete(store, dataset, where=where)
     spatial = array.shape[-3:]
     if array.ndim < 3 or len(resolution) != 3:
         raise ConfigError(

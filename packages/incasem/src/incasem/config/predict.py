@@ -47,6 +47,11 @@ class PredictConfig(FrozenModel):
     """Predict the whole ROI: read raw context beyond it (constant grey where the data ends).
 
     Off by default, as in the original, which leaves a rim of 47 voxels unpredicted."""
+    raw_range: tuple[float, float] | None = None
+    """Map raw values ``[low, high]`` linearly onto the network's input range (clipped outside).
+
+    Needed for raw that is not uint8; the published models expect CLAHE-equalised uint8 (the
+    output of ``incasem equalize``), so other raw is refused unless this is set."""
     workers: int = Field(1, ge=0, le=256)
     """daisy worker processes; 0 runs the blocks in this process (debugging, small volumes)."""
     threads_per_worker: int | None = Field(None, ge=1, le=256)
@@ -76,4 +81,6 @@ class PredictConfig(FrozenModel):
                 "give a checkpoint file (checkpoint = 'path') or a published model id "
                 "(model_id = '1847'), or both"
             )
+        if self.raw_range is not None and not self.raw_range[0] < self.raw_range[1]:
+            raise ValueError(f"raw_range must be [low, high] with low < high, got {list(self.raw_range)}")
         return self

@@ -137,7 +137,7 @@ def create_outputs(plan: PredictionPlan, number: int) -> None:
             seed=None,
             extra={"checkpoint_sha256": plan.checkpoint_sha256, "train_id": plan.train_id},
         )
-        set_status(entry, "running", number=number, plan=plan)
+        set_status(entry, "running", number=number, command="predict", plan=plan)
 
 
 def set_status(entry: EntryPlan, status: str, **extra: Any) -> None:

@@ -86,6 +86,8 @@ class EntryPlan(FrozenModel):
     """Chunks of the output datasets (divide ``output_block``)."""
     class_names: tuple[str, ...]
     """Name of each output channel."""
+    raw_range: tuple[float, float] | None = None
+    """Raw values mapped onto the network's [-1, 1] input (None: uint8 raw, 0..255)."""
 
     @property
     def num_classes(self) -> int:
@@ -244,6 +246,27 @@ def _check_voxel_size(data: DataConfig, expected: Any, source: str) -> None:
         )
 
 
+def _check_raw(entry: EntryPlan, config: PredictConfig, name: str) -> None:
+    """Apply the raw rules of :mod:`incasem.raw` to the voxels the blocks of ``entry`` will read."""
+    from cellsight_shared.io import open_zarr
+    from incasem.raw import check_prediction_raw
+
+    if entry.pad_context:
+        lo = [o - c for o, c in zip(entry.output_offset, entry.context, strict=True)]
+        ends = zip(entry.output_offset, entry.output_shape, entry.context, strict=True)
+        hi = [o + s + c for o, s, c in ends]
+    else:
+        lo = list(entry.roi_offset)
+        hi = [o + s for o, s in zip(entry.roi_offset, entry.roi_shape, strict=True)]
+    check_prediction_raw(
+        open_zarr(entry.raw_store, entry.raw_dataset),
+        name=f"{Path(entry.raw_store) / entry.raw_dataset} ({config.data}, entry {name!r})",
+        raw_range=config.raw_range,
+        begin=[a - o for a, o in zip(lo, entry.raw_offset, strict=True)],
+        end=[b - o for b, o in zip(hi, entry.raw_offset, strict=True)],
+    )
+
+
 def plan_prediction(config: PredictConfig) -> PredictionPlan:
     """Resolve and check everything a prediction needs; write nothing.
 
@@ -251,7 +274,10 @@ def plan_prediction(config: PredictConfig) -> PredictionPlan:
     """
     from cellsight_shared.download import sha256sum
     from incasem.checkpoint import build_model_from_checkpoint
+    from incasem.device import resolve_device
 
+    # the machine before the files: a missing GPU must not read as a damaged checkpoint
+    resolve_device(config.device)
     published = get_model(config.model_id) if config.model_id is not None else None
     checkpoint_path = _find_checkpoint(config, published)
     # a published id fixes the architecture: a checkpoint of another network is an error
@@ -289,8 +315,16 @@ def plan_prediction(config: PredictConfig) -> PredictionPlan:
     entries = []
     json_path = Path(config.data)
     data_dir = Path(config.data_dir) if config.data_dir is not None else None
+    several = len(data.entries) > 1
     for name, item in data.entries.items():
         store = resolve_file(item, data_dir=data_dir, json_path=json_path)
+        if config.out is None:
+            out_store = store
+        elif several:
+            # one container per region under `out`, named after its data-JSON entry
+            out_store = Path(config.out).expanduser() / f"{name}.zarr"
+        else:
+            out_store = Path(config.out).expanduser()
         raw_offset, raw_shape = _zarr_box(store, item.raw)
         mask_offset = _zarr_box(store, item.mask)[0] if item.mask else None
         out_offset, out_shape = output_region(item.offset, item.shape, context, pad=config.pad_context)
@@ -319,20 +353,22 @@ def plan_prediction(config: PredictConfig) -> PredictionPlan:
                 pad_context=config.pad_context,
                 voxel_size=data.voxel_size,
                 # absolute, so plan.json and worker settings hold wherever they are read
-                out_store=str((Path(config.out).expanduser() if config.out is not None else store).resolve()),
+                out_store=str(out_store.resolve()),
                 group="",
                 chunk_shape=chunk_shape,
                 class_names=tuple(names),
+                raw_range=config.raw_range,
             )
         )
+        _check_raw(entries[-1], config, name)
     stores: dict[str, str] = {}
     for entry in entries:
         other = stores.setdefault(str(Path(entry.out_store).resolve()), entry.name)
         if other != entry.name:
             raise ConfigError(
                 f"{config.data}: entries {other!r} and {entry.name!r} would write the same "
-                f"prediction group in {entry.out_store}; predict them in separate runs (one entry "
-                "per data JSON) or give them separate containers"
+                f"prediction group in {entry.out_store}; set out (--out DIR) to write each region to "
+                "its own container DIR/<entry>.zarr, or predict them in separate runs"
             )
     return PredictionPlan(
         config=config,

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from incasem.config.predict import PredictConfig
+from incasem.errors import IncasemError
 from incasem.predict.blocks import num_blocks
 from incasem.predict.outputs import assign_groups, claim_prediction_groups, create_outputs, reopen, set_status
-from incasem.predict.plan import plan_prediction
+from incasem.predict.plan import EntryPlan, PredictionPlan, plan_prediction
 
-__all__ = ["predict"]
+__all__ = ["predict", "resume_advice"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +92,34 @@ def predict(config: PredictConfig, *, mongo_url: str | None = None) -> Path:
             set_status(job.entry, "complete")
         return first.group_dir
 
-    return run_experiment(
-        config.name,
-        config,
-        main,
-        run_dir=first.run_dir,
-        observer=config.observer,
-        mongo_url=mongo_url,
-        mongo_db="incasem_predictions",
+    try:
+        return run_experiment(
+            config.name,
+            config,
+            main,
+            run_dir=first.run_dir,
+            observer=config.observer,
+            mongo_url=mongo_url,
+            mongo_db="incasem_predictions",
+        )
+    except IncasemError as err:
+        raise type(err)(f"{err}. {resume_advice(plan, number)}") from err
+
+
+def resume_advice(plan: PredictionPlan, number: int) -> str:
+    """How to continue or remove an unfinished ``predict_<number>`` (for error messages)."""
+    unfinished = [str(e.group_dir) for e in plan.entries if _status(e) != "complete"]
+    if not unfinished:
+        return f"predict_{number:04d} is complete"
+    return (
+        f"predict_{number:04d} is kept with status 'running' in {', '.join(unfinished)}: fix the "
+        f"cause and continue it with `incasem predict --config <the same TOML> --resume {number}` "
+        f"(finished blocks are kept), or delete it with `rm -r {' '.join(unfinished)}`"
     )
+
+
+def _status(entry: EntryPlan) -> str | None:
+    from incasem.dataset_status import dataset_status
+
+    info = dataset_status(entry.out_store, entry.group)
+    return None if info is None else info.get("status")

@@ -156,9 +156,7 @@ def run_entry(
         error = state.first_worker_error or state.last_worker_error
         raise DataError(
             f"{entry.name}: {total - done_now} of {total} blocks were not predicted; first error: "
-            f"{_last_line(error)}. Fix the cause and continue with resume = "
-            f"{int(entry.group.rsplit('_', 1)[-1])} (finished blocks are kept); worker logs are in "
-            f"{log_dir}"
+            f"{_last_line(error)}; worker logs are in {log_dir}"
         )
     logger.info(
         "%s: %d blocks (%d predicted now, %d already done)",

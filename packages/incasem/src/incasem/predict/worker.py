@@ -27,8 +27,9 @@ from cellsight_shared.cli import add_verbosity_arguments, run_cli
 from incasem.errors import CheckpointError, DataError, IncasemError
 from incasem.predict.blocks import block_window, marker_name
 from incasem.predict.plan import EntryPlan, WorkerJob
+from incasem.raw import normalize_raw
 
-__all__ = ["BlockPredictor", "main", "normalize_raw", "process_block", "run_worker"]
+__all__ = ["BlockPredictor", "main", "process_block", "run_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,25 +37,6 @@ PAD_VALUE = 0.5
 """Grey value in [0, 1] used beyond the data (the training pipeline pads raw with 0.5 too)."""
 
 _PREDICTORS: dict[tuple[str, str], BlockPredictor] = {}
-
-
-def normalize_raw(raw: np.ndarray) -> np.ndarray:
-    """Map raw intensities to float32 in [-1, 1]: uint8 / 255 (uint16 / 65535), then * 2 - 1.
-
-    Floating-point raw is taken to be in [0, 1] already, like gunpowder's Normalize.
-    """
-    if raw.dtype == np.uint8:
-        scaled = raw.astype(np.float32) / 255.0
-    elif raw.dtype == np.uint16:
-        scaled = raw.astype(np.float32) / 65535.0
-    elif np.issubdtype(raw.dtype, np.floating):
-        scaled = raw.astype(np.float32)
-    else:
-        raise DataError(
-            f"raw data of dtype {raw.dtype} is not supported; convert it to uint8 (the published "
-            "models expect CLAHE-equalised uint8, `incasem equalize`)"
-        )
-    return scaled * 2.0 - 1.0
 
 
 def _open(store: str, dataset: str, mode: str = "r") -> Any:
@@ -159,7 +141,11 @@ class BlockPredictor:
             dtype=None,
         )
         inside = _inside_mask(entry, read_begin)
-        normalized = normalize_raw(raw)
+        try:
+            normalized = normalize_raw(raw, entry.raw_range)
+        except DataError as err:
+            where = f"{Path(entry.raw_store) / entry.raw_dataset}, block at {list(read_begin)}"
+            raise DataError(f"{where}: {err}") from err
         if inside is not None:
             normalized[~inside] = PAD_VALUE * 2.0 - 1.0
         probs = self.probabilities(normalized)
