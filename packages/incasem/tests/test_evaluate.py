@@ -163,7 +163,7 @@ def test_two_rois_are_pooled_by_summing_counts(tmp_path):
     # a second evaluation goes to a new folder; an explicit existing folder is refused
     evaluate(EvaluateConfig(data=tmp_path / "data.json", prediction=prediction))
     assert (run / "evaluation_2").is_dir()
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(Exception, match="exists; choose another --out"):
         evaluate(EvaluateConfig(data=tmp_path / "data.json", prediction=prediction, out=out))
 
 

@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="precision, recall, F1 and IoU over a threshold sweep")
     _config_arg(p)
     p.add_argument("--out", type=Path, help="output directory (overrides the config)")
+    p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing --out")
     p.set_defaults(handler=_evaluate)
 
     p = sub.add_parser("download", help="download published checkpoints (resume, checksums)")
@@ -261,7 +262,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from incasem.config.evaluate import EvaluateConfig
     from incasem.evaluate import evaluate
 
-    config = load_config(EvaluateConfig, args.config, _given(args, "out"))
+    config = load_config(EvaluateConfig, args.config, _given(args, "out", "overwrite"))
     print(f"metrics: {evaluate(config)}")
     return 0
 

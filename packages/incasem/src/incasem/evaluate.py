@@ -320,10 +320,15 @@ def evaluate(config: EvaluateConfig) -> dict[str, float]:
     masks at threshold 0.5 (averaged over the scored classes, and per class), with the best F1 of
     the sweep and its threshold.
     """
-    from cellsight_shared.io import atomic_write, ensure_absent, write_json
+    from cellsight_shared.io import atomic_write, write_json
     from incasem.config.base import write_config
 
-    out = ensure_absent(_out_dir(config), overwrite=config.overwrite)
+    out = _out_dir(config)
+    if out.exists() and not config.overwrite:
+        raise DataError(
+            f"the evaluation folder {out} exists; choose another --out, or replace it with "
+            "--overwrite (overwrite = true in the evaluate TOML)"
+        )
     data = load_data_config(config.data, data_dir=config.data_dir, context=0, require_labels=True)
     classes = list(config.classes or range(1, data.num_classes))
     unknown = [c for c in classes if c >= data.num_classes]
