@@ -81,6 +81,8 @@ def small_train_config(data: Path, out: Path, **overrides: object):
         "input_shape": (36, 36, 36),
         "iterations": 2,
         "save_every": 2,
+        "log_every": 1,
+        "metrics_every": 1,
         "lr": 1e-3,
         "device": "cpu",
         "threads": 1,

@@ -108,6 +108,38 @@ def test_download_checkpoint_with_checksum(bucket, tmp_path, monkeypatch):
     assert (out / "SHA256SUMS").read_text() == f"{digest}  model_checkpoint_1847_mito_CF.pt\n"
 
 
+def test_without_a_published_checksum_the_log_says_not_verified(bucket, tmp_path, caplog):
+    """models.json has no sha256 (none is published): the download must not claim verification."""
+    import logging
+
+    from incasem.registry import list_models
+
+    assert all(m.sha256 is None for m in list_models())
+    _, url, _ = bucket
+    with caplog.at_level(logging.INFO, logger="incasem.download"):
+        (path,) = download.download_checkpoints(["1847"], out=tmp_path / "m", base_url=url)
+    assert "NOT verified" in caplog.text and "no SHA-256 of the published checkpoints" in caplog.text
+    assert " verified against" not in caplog.text
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest in (tmp_path / "m" / "SHA256SUMS").read_text()
+    assert "checksums" not in main.__globals__["build_parser"]().format_help()
+
+
+def test_a_registry_sha256_is_verified_and_logged(bucket, tmp_path, monkeypatch, caplog):
+    import logging
+
+    root, url, _ = bucket
+    digest = hashlib.sha256(
+        (root / "models/pretrained_checkpoints/model_checkpoint_1847_mito_CF.pt").read_bytes()
+    )
+    real = download.get_model
+    update = {"sha256": digest.hexdigest()}
+    monkeypatch.setattr(download, "get_model", lambda i: real(i).model_copy(update=update))
+    with caplog.at_level(logging.INFO, logger="incasem.download"):
+        download.download_checkpoints(["1847"], out=tmp_path / "m", base_url=url)
+    assert "verified against the registry's SHA-256" in caplog.text and "NOT verified" not in caplog.text
+
+
 def test_interrupted_checkpoint_download_resumes(tmp_path, bucket):
     """A transfer cut after 1000 bytes fails clearly; the next run resumes and completes."""
     root, _, _ = bucket

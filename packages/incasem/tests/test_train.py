@@ -57,6 +57,27 @@ def test_training_writes_checkpoints_logs_and_records(data_json, tmp_path):
     assert (run / "config.json").exists()
 
 
+def test_metric_logging_defaults_follow_the_original_and_stay_cheap():
+    from incasem.config.train import TrainConfig
+
+    config = TrainConfig(data="d.json")
+    # loss every 100, softmax + F1 every 1000 (the original's rate); bench: "sacred metric logging"
+    assert (config.log_every, config.metrics_every) == (100, 1000)
+
+
+def test_loss_and_metrics_are_logged_at_their_own_intervals(data_json, tmp_path):
+    import json
+
+    config = small_train_config(data_json, tmp_path / "run", iterations=6, log_every=2, metrics_every=3)
+    train(config)
+    rows = _rows(tmp_path / "run" / "log.csv")
+    assert [int(r["iteration"]) for r in rows] == [2, 3, 4, 6]
+    assert [r["f1_class_1"] != "" for r in rows] == [False, True, False, True]
+    metrics = json.loads((tmp_path / "run" / "sacred" / "1" / "metrics.json").read_text())
+    assert metrics["loss_train"]["steps"] == [2, 3, 4, 6]
+    assert metrics["f1_class_1_train"]["steps"] == [3, 6]
+
+
 def test_resumed_run_matches_an_uninterrupted_one(data_json, tmp_path):
     straight = small_train_config(data_json, tmp_path / "straight", iterations=4, save_every=2)
     train(straight)

@@ -135,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing --out")
     p.set_defaults(handler=_evaluate)
 
-    p = sub.add_parser("download", help="download published checkpoints (resume, checksums)")
+    p = sub.add_parser(
+        "download", help="download published checkpoints (resume; SHA-256 recorded, not verified)"
+    )
     p.add_argument("model_ids", nargs="*", help="model ids (default: all)")
     p.add_argument("--out", type=Path, required=True, help="destination folder")
     p.add_argument("--base-url", help="mirror to download from (default: the public bucket)")

@@ -109,6 +109,8 @@ def run_demo(config: DemoConfig) -> Path:
         iterations=config.iterations,
         save_every=max(1, config.iterations // 4),
         validate_every=max(1, config.iterations // 4),
+        log_every=max(1, config.iterations // 200),
+        metrics_every=max(1, config.iterations // 20),
         lr=config.lr,
         seed=config.seed,
         device=config.device,

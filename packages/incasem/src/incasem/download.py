@@ -3,7 +3,9 @@
 Plain HTTPS against the bucket's S3 REST endpoint (no quilt3, no credentials, no MongoDB): a
 ``ListObjectsV2`` request lists the files, and each file is fetched with
 :func:`cellsight_shared.download.download_file` (HTTP Range resume, atomic rename). Checkpoints
-are verified against the registry's SHA-256 when known; cell files against their size and,
+are verified only against a SHA-256 in the registry, and ``models.json`` holds none (none is
+published; it could not be obtained here), so they are recorded, not verified; cell files are
+checked against their size and,
 for single-part uploads, the MD5 the bucket reports as ETag. A mirror can stand in for the bucket
 (``--base-url`` or ``$INCASEM_BUCKET_URL``) as long as it answers the same requests.
 """
@@ -173,8 +175,9 @@ def download_checkpoints(
 ) -> list[Path]:
     """Fetch the published checkpoints ``model_ids`` (default: all) into ``out``.
 
-    An interrupted download resumes; a complete file is not fetched again. Each file's SHA-256
-    is checked against the registry when known and recorded in ``out/SHA256SUMS``.
+    An interrupted download resumes; a complete file is not fetched again. A file is verified
+    only when the registry holds its SHA-256, which for the published models it does not (none
+    is published): the log says so, and each file's SHA-256 is recorded in ``out/SHA256SUMS``.
     """
     models = [get_model(m) for m in model_ids] if model_ids else list_models()
     base = _base_url(base_url)
@@ -192,7 +195,20 @@ def download_checkpoints(
         else:
             logger.info("model %s (%s, %s): %s", model.id, model.organelle, model.preparation, url)
             download_file(url, dest, sha256=model.sha256, resume=True, progress=True)
-        _record_checksum(out, name, sha256sum(dest))
+        digest = sha256sum(dest)
+        if model.sha256 is None:
+            logger.warning(
+                "model %s: %s is NOT verified: no SHA-256 of the published checkpoints is known (the "
+                "original project publishes none, and none could be obtained when this registry was "
+                "written); its SHA-256 %s is recorded in %s so later changes are detected",
+                model.id,
+                name,
+                digest,
+                out / "SHA256SUMS",
+            )
+        else:
+            logger.info("model %s: %s verified against the registry's SHA-256 %s", model.id, name, digest)
+        _record_checksum(out, name, digest)
         paths.append(dest)
     return paths
 

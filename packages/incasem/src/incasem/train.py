@@ -320,7 +320,9 @@ def _train_run(config: TrainConfig, data: DataConfig, run: ExperimentRun) -> Pat
                         f"the training loss became {value} at iteration {iteration}; lower lr "
                         "or check the raw data (uint8, CLAHE-equalised)"
                     )
-                if iteration % config.log_every == 0 or iteration == config.iterations:
+                last = iteration == config.iterations
+                with_metrics = iteration % config.metrics_every == 0 or last
+                if with_metrics or iteration % config.log_every == 0:
                     _log_train(
                         run,
                         writer,
@@ -328,7 +330,7 @@ def _train_run(config: TrainConfig, data: DataConfig, run: ExperimentRun) -> Pat
                         log_header,
                         iteration,
                         value,
-                        logits,
+                        logits if with_metrics else None,
                         batch,
                         keys,
                         num_classes,
@@ -384,21 +386,19 @@ def _log_train(
     header: list[str],
     iteration: int,
     loss: float,
-    logits: torch.Tensor,
+    logits: torch.Tensor | None,
     batch: Any,
     keys: Any,
     num_classes: int,
 ) -> None:
-    from cellsight_shared.metrics import binary_scores
-
-    probs = torch.softmax(logits.detach(), dim=1)[0].cpu().numpy()
-    labels = batch[keys.labels].data
-    counted = (batch[keys.mask].data != 0) & (batch[keys.metric_mask].data != 0)
-    inside = labels[batch[keys.mask].data != 0]
-    pct = np.bincount(inside.ravel(), minlength=num_classes) / max(1, inside.size)
-    f1 = [binary_scores(labels == c, probs[c] >= 0.5, mask=counted).f1 for c in range(1, num_classes)]
+    """Log the loss; with ``logits`` also the batch's F1 at p >= 0.5 and class fractions."""
     writer.add_scalar("loss", loss, iteration)
     run.log_scalar("loss_train", loss, iteration)
+    if logits is None:
+        blanks = [""] * (len(header) - 2)
+        _append_csv(path, header, [iteration, f"{loss:.6f}", *blanks])
+        return
+    f1, pct = training_metrics(logits, batch, keys, num_classes)
     for c, value in enumerate(f1, start=1):
         writer.add_scalar(f"f1_class_{c}", value, iteration)
         run.log_scalar(f"f1_class_{c}_train", value, iteration)
@@ -407,6 +407,21 @@ def _log_train(
     _append_csv(
         path, header, [iteration, f"{loss:.6f}"] + [f"{v:.6f}" for v in f1] + [f"{p:.6f}" for p in pct]
     )
+
+
+def training_metrics(
+    logits: torch.Tensor, batch: Any, keys: Any, num_classes: int
+) -> tuple[list[float], np.ndarray]:
+    """F1 at p >= 0.5 inside mask AND metric mask per foreground class, and class fractions."""
+    from cellsight_shared.metrics import binary_scores
+
+    probs = torch.softmax(logits.detach(), dim=1)[0].cpu().numpy()
+    labels = batch[keys.labels].data
+    counted = (batch[keys.mask].data != 0) & (batch[keys.metric_mask].data != 0)
+    inside = labels[batch[keys.mask].data != 0]
+    pct = np.bincount(inside.ravel(), minlength=num_classes) / max(1, inside.size)
+    f1 = [binary_scores(labels == c, probs[c] >= 0.5, mask=counted).f1 for c in range(1, num_classes)]
+    return f1, pct
 
 
 def _log_validation(
