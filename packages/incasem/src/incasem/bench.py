@@ -1,4 +1,4 @@
-"""``incasem bench``: throughput of blockwise prediction against the bare network, and workers.
+"""``incasem bench``, part 1: blockwise prediction against the bare network, and workers (small net).
 
 On one synthetic volume and one small network (sizes recorded in the JSON) it times:
 
@@ -40,7 +40,7 @@ BENCH_ROI = (102, 186, 354)
 blocks, not the start-up of the worker processes (about 3 s of CPU each), dominate."""
 
 
-def _setup(work: Path, roi_shape: tuple[int, int, int]) -> tuple[Path, Path]:
+def _setup(work: Path, roi_shape: tuple[int, int, int], *, model: dict | None = None) -> tuple[Path, Path]:
     import torch
 
     from cellsight_shared.synthetic import em_volume, write_em_volume_zarr
@@ -52,7 +52,7 @@ def _setup(work: Path, roi_shape: tuple[int, int, int]) -> tuple[Path, Path]:
     torch.manual_seed(0)
     checkpoint = save_checkpoint(
         work / "bench.pt",
-        UNet(ModelConfig.model_validate(BENCH_MODEL)),
+        UNet(ModelConfig.model_validate(model or BENCH_MODEL)),
         metadata={"run_id": 1, "voxel_size": [5, 5, 5]},
     )
     data = work / "data.json"
@@ -101,7 +101,15 @@ def _bare_forward(data: Path, checkpoint: Path) -> dict[str, Any]:
     return {"blocks": len(windows), "seconds": seconds}
 
 
-def _blockwise(data: Path, checkpoint: Path, out: Path, workers: int) -> dict[str, float]:
+def _blockwise(
+    data: Path,
+    checkpoint: Path,
+    out: Path,
+    workers: int,
+    *,
+    input_shape: tuple[int, int, int] = BENCH_INPUT,
+    threads: int = 1,
+) -> dict[str, float]:
     """Wall time of one prediction, and when its first and last blocks were finished."""
     import threading
 
@@ -112,10 +120,10 @@ def _blockwise(data: Path, checkpoint: Path, out: Path, workers: int) -> dict[st
     config = PredictConfig(
         data=data,
         checkpoint=checkpoint,
-        input_shape=BENCH_INPUT,
+        input_shape=input_shape,
         out=out,
         workers=workers,
-        threads_per_worker=1,
+        threads_per_worker=threads,
     )
     markers = out / group_path(1, 1) / "run" / "blocks" / "bench"
     finished: list[float] = []
@@ -146,10 +154,24 @@ def _blockwise(data: Path, checkpoint: Path, out: Path, workers: int) -> dict[st
     return result
 
 
-def run_bench(*, out: Path, roi_shape: tuple[int, int, int] = BENCH_ROI) -> Path:
-    """Run the benchmark (1-2 minutes on 2 CPU cores) and write ``out/bench.json``.
+def run_bench(
+    *,
+    out: Path,
+    roi_shape: tuple[int, int, int] = BENCH_ROI,
+    published: bool = True,
+    published_model: dict | None = None,
+    published_input: tuple[int, int, int] = (204, 204, 204),
+    published_blocks: int = 2,
+    published_settings: tuple[str, ...] = ("channels_last", "torch_compile", "threads_1"),
+    train_step: bool = True,
+) -> Path:
+    """Run the benchmark and write ``out/bench.json``.
 
-    ``roi_shape`` (voxels, at least 60 per axis) sets the volume; tests use a small one.
+    Part 1 (1-2 minutes on 2 CPU cores): the small network on ``roi_shape`` (voxels, at least 60
+    per axis). Part 2 (``published``; several minutes on 2 cores): the published network (or
+    ``published_model`` at ``published_input``, which tests shrink) on ``published_blocks``
+    blocks, see :mod:`incasem.bench_published`. Part 3: the cost of training-loop logging at
+    the defaults, see :mod:`incasem.bench_logging`.
     """
     from cellsight_shared.io import write_json
     from incasem import __version__
@@ -177,6 +199,30 @@ def run_bench(*, out: Path, roi_shape: tuple[int, int, int] = BENCH_ROI) -> Path
         ):
             logger.info("blockwise prediction, %s", name)
             runs[name] = _blockwise(data, checkpoint, work / f"{name}.zarr", workers)
+        heavy = None
+        if published:
+            from incasem.bench_published import run_published
+
+            (work / "published").mkdir()
+            heavy = run_published(
+                work / "published",
+                model_config=ModelConfig.model_validate(published_model or {}),
+                input_shape=published_input,
+                blocks=published_blocks,
+                workers=2,
+                settings=published_settings,
+                train_step=train_step,
+            )
+    from incasem.bench_logging import run_logging_cost
+    from incasem.config.train import TrainConfig
+
+    defaults = TrainConfig(data="unused.json")
+    logging_cost = run_logging_cost(
+        output_block=(110, 110, 110),
+        log_every=defaults.log_every,
+        metrics_every=defaults.metrics_every,
+        iteration_seconds=heavy["train_step_seconds"] if heavy else None,
+    )
     rate = {name: voxels / run["seconds"] for name, run in runs.items()}
     block_voxels = voxels / bare["blocks"]
     steady = {
@@ -250,6 +296,140 @@ def run_bench(*, out: Path, roi_shape: tuple[int, int, int] = BENCH_ROI) -> Path
             },
         },
     }
+    if heavy is not None:
+        result["figures"] += _published_figures(heavy)
+        result["details"]["published"] = heavy
+    result["figures"] += _logging_figures(logging_cost)
+    result["details"]["logging"] = logging_cost
     path = out / "bench.json"
     write_json(path, result, overwrite=True)
     return path
+
+
+def _published_figures(p: dict) -> list[dict]:
+    """bench.json figures of the published-network part."""
+    shape = f"{p['input_block'][0]}^3 -> {p['output_block'][0]}^3"
+    rates, per_um3 = p["voxels_per_second"], p["seconds_per_cubic_micrometre_5nm"]
+    workers = next(n for n in rates if n.endswith("_workers"))
+    steady = p["runs"]["blockwise_in_process"].get("steady_seconds_per_block")
+    bare_block = p["runs"]["bare_forward"]["seconds"] / p["blocks"]
+    figures = [
+        {
+            "name": f"published net: bare forward ({p['threads']} threads)",
+            "value": rates["bare_forward"] / 1e3,
+            "unit": "kvoxel/s",
+            "note": f"{p['blocks']} blocks {shape}; {per_um3['bare_forward']:.1f} s per um^3 at 5 nm",
+        },
+        {
+            "name": f"published net: blockwise in-process ({p['threads']} threads)",
+            "value": rates["blockwise_in_process"] / 1e3,
+            "unit": "kvoxel/s",
+            "note": f"{per_um3['blockwise_in_process']:.1f} s per um^3 at 5 nm (whole run incl. start-up)",
+        },
+        {
+            "name": "published net: pipeline overhead ratio",
+            "value": p["overhead_ratio"],
+            "unit": "x",
+            "target": "<= 1.05",
+            "met": p["overhead_ratio"] <= 1.05,
+            "note": "bare / in-process blockwise throughput, whole run"
+            + (f"; steady block {steady / bare_block:.3f}x the bare block" if steady else ""),
+        },
+        {
+            "name": f"published net: blockwise {workers.split('_')[1]} workers (1 thread each)",
+            "value": rates[workers] / 1e3,
+            "unit": "kvoxel/s",
+            "note": f"{per_um3[workers]:.1f} s per um^3 at 5 nm (incl. worker start-up)",
+        },
+        {
+            "name": "published net: forward GMAC/s",
+            "value": p["forward_gmac_per_second"],
+            "unit": "GMAC/s",
+            "note": f"{p['macs_per_block'] / 1e9:.4g} GMAC per block (counted from Conv3d shapes)",
+        },
+        {
+            "name": "published net: forward / float32 matmul peak",
+            "value": p["forward_fraction_of_matmul_peak"],
+            "unit": "fraction",
+            "target": ">= 0.5",
+            "met": p["forward_fraction_of_matmul_peak"] >= 0.5,
+            "note": f"2 FLOP per MAC; matmul peak {p['matmul_peak_gflops']:.1f} GFLOP/s "
+            f"(2048^2, {p['threads']} threads, same process)",
+        },
+    ]
+    for name, variant in p["settings"].items():
+        if "seconds_per_block" in variant:
+            figures.append(
+                {
+                    "name": f"published net: forward with {name.replace('_', ' ')}",
+                    "value": variant["speed_vs_default"],
+                    "unit": "x default",
+                    "note": f"{variant['seconds_per_block']:.2f} s per block, "
+                    f"{variant['gmac_per_second']:.1f} GMAC/s"
+                    + (
+                        f"; first call {variant['first_call_seconds']:.1f} s"
+                        if "first_call_seconds" in variant
+                        else ""
+                    )
+                    + (
+                        f"; 1-thread matmul peak {variant['matmul_peak_gflops']:.1f} GFLOP/s"
+                        if "matmul_peak_gflops" in variant
+                        else ""
+                    ),
+                }
+            )
+        else:
+            figures.append(
+                {
+                    "name": f"published net: forward with {name.replace('_', ' ')}",
+                    "value": "failed",
+                    "unit": "",
+                    "note": variant.get("error", ""),
+                }
+            )
+    if p.get("train_step_seconds"):
+        figures.append(
+            {
+                "name": "published net: training iteration",
+                "value": p["train_step_seconds"],
+                "unit": "s",
+                "note": "forward, loss, backward, Adam step; one sample",
+            }
+        )
+    return figures
+
+
+def _logging_figures(c: dict) -> list[dict]:
+    """bench.json figures of the logging-cost part."""
+    figures = [
+        {
+            "name": "sacred/TB/CSV logging per iteration at the defaults",
+            "value": c["per_iteration_seconds_defaults"] * 1e3,
+            "unit": "ms",
+            "note": f"loss every {c['log_every']} ({c['loss_log_seconds'] * 1e3:.2f} ms), softmax+F1 every "
+            f"{c['metrics_every']} ({c['metrics_log_seconds'] * 1e3:.0f} ms), 110^3 block; heartbeat at "
+            f"200k iterations {c['heartbeat_seconds_defaults'] * 1e3:.1f} ms per 10 s",
+        },
+        {
+            "name": "logging per iteration if every iteration (old default)",
+            "value": c["per_iteration_seconds_every_iteration"] * 1e3,
+            "unit": "ms",
+            "note": f"heartbeat at 200k iterations {c['heartbeat_seconds_every_iteration']:.2f} s per 10 s "
+            f"({c['metrics_file_bytes_every_iteration'] / 1e6:.0f} MB metrics.json)",
+        },
+    ]
+    if c.get("fraction_defaults") is not None:
+        minimum = c["min_iteration_seconds_for_2_percent"] or float("nan")
+        figures.append(
+            {
+                "name": "logging cost / training iteration (defaults)",
+                "value": c["fraction_defaults"],
+                "unit": "fraction",
+                "target": "< 0.02",
+                "met": c["fraction_defaults"] < 0.02,
+                "note": f"iteration {c['iteration_seconds']:.3g} s (published net, this CPU); every "
+                f"iteration instead: {c['fraction_every_iteration']:.4f}; the defaults stay under 2 % "
+                f"for iterations >= {minimum * 1e3:.2f} ms",
+            }
+        )
+    return figures
