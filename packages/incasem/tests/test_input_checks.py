@@ -199,3 +199,9 @@ def test_every_commands_advice_names_options_it_has(em_zarr, tmp_path, capsys, r
         advised = _advised(err)
         assert "--overwrite" in advised, (command, err)
         assert advised <= _options(command), (command, advised - _options(command))
+
+
+def test_channels_last_predicts_the_same_to_float32_rounding(case, tmp_path):
+    reference = _arrays(predict(_config(case, out=tmp_path / "a.zarr", workers=0)))
+    other = _arrays(predict(_config(case, out=tmp_path / "b.zarr", workers=0, channels_last=True)))
+    np.testing.assert_allclose(other["class_1"], reference["class_1"], atol=1e-5)

@@ -54,6 +54,10 @@ class PredictConfig(FrozenModel):
     output of ``incasem equalize``), so other raw is refused unless this is set."""
     workers: int = Field(1, ge=0, le=256)
     """daisy worker processes; 0 runs the blocks in this process (debugging, small volumes)."""
+    channels_last: bool = False
+    """Run the network in channels-last (NDHWC) memory format. On this project's 2-core CPU bench
+    the published network's forward ran 1.57x faster (8.1 s instead of 12.7 s per 204^3 block);
+    outputs equal the default's to float32 rounding (about 1e-6), not bit for bit."""
     threads_per_worker: int | None = Field(None, ge=1, le=256)
     """CPU threads of torch per worker (default: 1 per worker process, torch's default in-process)."""
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")

@@ -121,6 +121,8 @@ class WorkerJob(FrozenModel):
     """torch device."""
     threads: int | None = None
     """torch CPU threads (None: leave torch's setting)."""
+    channels_last: bool = False
+    """Run the network in channels-last memory format."""
     entry: EntryPlan
     """The region and its outputs."""
     checkpoint_sha256: str = Field("", pattern=r"^([0-9a-f]{64})?$")
@@ -185,6 +187,8 @@ class PredictionPlan:
             "checkpoint_sha256": self.checkpoint_sha256,
             "model": self.model.model_dump(mode="json"),
             "entries": [e.model_dump(mode="json", exclude={"group", "out_store"}) for e in self.entries],
+            # only when set, so runs planned before the option existed still resume
+            **({"channels_last": True} if self.config.channels_last else {}),
         }
 
     def jobs(self) -> list[WorkerJob]:
@@ -197,6 +201,7 @@ class PredictionPlan:
                 model=self.model,
                 device=self.config.device,
                 threads=threads,
+                channels_last=self.config.channels_last,
                 entry=entry,
                 checkpoint_sha256=self.checkpoint_sha256,
             )

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 PAD_VALUE = 0.5
 """Grey value in [0, 1] used beyond the data (the training pipeline pads raw with 0.5 too)."""
 
-_PREDICTORS: dict[tuple[str, str], BlockPredictor] = {}
+_PREDICTORS: dict[tuple[str, str, bool], BlockPredictor] = {}
 
 
 def _open(store: str, dataset: str, mode: str = "r") -> Any:
@@ -120,12 +120,14 @@ class BlockPredictor:
         self.model, _ = build_model_from_checkpoint(
             job.checkpoint, config=job.model, map_location=self.device
         )
+        self.memory_format = torch.channels_last_3d if job.channels_last else torch.contiguous_format
+        self.model = self.model.to(memory_format=self.memory_format)
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
         """Softmax probabilities ``(classes, z, y, x)`` for one normalised raw block."""
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))[None, None]
-            logits = self.model(x.to(self.device))
+            logits = self.model(x.to(self.device).contiguous(memory_format=self.memory_format))
             return torch.softmax(logits, dim=1)[0].float().cpu().numpy()
 
     def predict_block(self, entry: EntryPlan, write_begin: Sequence[int]) -> None:
@@ -190,7 +192,7 @@ def _inside_mask(entry: EntryPlan, read_begin: Sequence[int]) -> np.ndarray | No
 
 def predictor_for(job: WorkerJob) -> BlockPredictor:
     """The predictor of this process for ``job``'s checkpoint and device (loaded once)."""
-    key = (job.checkpoint, job.device)
+    key = (job.checkpoint, job.device, job.channels_last)
     if key not in _PREDICTORS:
         _PREDICTORS[key] = BlockPredictor(job)
     return _PREDICTORS[key]
