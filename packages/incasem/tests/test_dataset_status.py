@@ -157,3 +157,51 @@ def test_block_progress_is_shown(raw_store, capsys):
     equalize(EqualizeConfig(zarr=raw_store, kernel_size=8, block_size=8), progress=True)
     err = capsys.readouterr().err
     assert "equalize" in err and "12/12" in err and "block" in err
+
+
+def test_predict_and_evaluate_refuse_an_incomplete_dataset(raw_store, tmp_path, monkeypatch):
+    """The readers themselves, not only the data-JSON loader, refuse a running dataset."""
+    from test_predict import SMALL
+
+    from incasem.checkpoint import save_checkpoint
+    from incasem.config.evaluate import EvaluateConfig
+    from incasem.config.predict import PredictConfig
+    from incasem.evaluate import evaluate
+    from incasem.model import UNet
+    from incasem.predict import predict
+
+    _failing_after(monkeypatch, equalize_module, "equalize_block", good_blocks=1)
+    with pytest.raises(DataError):
+        equalize(EqualizeConfig(zarr=raw_store, kernel_size=8, block_size=8))
+    data = _data_json(tmp_path, raw_store, "volumes/raw_equalized_0.02")
+    save_checkpoint(tmp_path / "c.pt", UNet(SMALL), metadata={"run_id": 3, "voxel_size": [5, 5, 5]})
+    config = PredictConfig(
+        data=data, checkpoint=tmp_path / "c.pt", input_shape=(20, 20, 20), pad_context=True
+    )
+    with pytest.raises(ConfigError, match="is incomplete"):
+        predict(config)
+    assert not (raw_store / "volumes/predictions").exists()
+    labelled = json.loads(data.read_text())
+    labelled["cell"]["labels"] = {"volumes/raw": 1}
+    data.write_text(json.dumps(labelled))
+    with pytest.raises(ConfigError, match="is incomplete"):
+        evaluate(EvaluateConfig(data=data, prediction=tmp_path, out=tmp_path / "eval"))
+
+
+@pytest.mark.parametrize("command", ["convert", "metric-mask"])
+def test_block_progress_of_convert_and_metric_mask(command, em_zarr, tmp_path, capsys, rng):
+    if command == "convert":
+        sections = tmp_path / "s"
+        sections.mkdir()
+        for z in range(4):
+            tifffile.imwrite(sections / f"s_{z}.tif", rng.integers(0, 255, size=(8, 8), dtype=np.uint8))
+        convert(ConvertConfig(input=sections, output=tmp_path / "c.zarr", chunks=(1, 8, 8)), progress=True)
+        expected = "4/4"
+    else:
+        store = tmp_path / "cell.zarr"
+        shutil.copytree(em_zarr, store)
+        config = MetricMaskConfig(zarr=store, labels="volumes/labels/mito", out_dataset="m", block_size=32)
+        metric_mask(config, progress=True)
+        expected = "8/8"
+    err = capsys.readouterr().err
+    assert command in err and expected in err
