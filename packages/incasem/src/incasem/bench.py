@@ -213,7 +213,8 @@ def run_bench(
                 settings=published_settings,
                 train_step=train_step,
             )
-    from incasem.bench_logging import run_logging_cost
+    from incasem.bench_logging import logging_figures, run_logging_cost
+    from incasem.bench_published import published_figures
     from incasem.config.train import TrainConfig
 
     defaults = TrainConfig(data="unused.json")
@@ -297,139 +298,10 @@ def run_bench(
         },
     }
     if heavy is not None:
-        result["figures"] += _published_figures(heavy)
+        result["figures"] += published_figures(heavy)
         result["details"]["published"] = heavy
-    result["figures"] += _logging_figures(logging_cost)
+    result["figures"] += logging_figures(logging_cost)
     result["details"]["logging"] = logging_cost
     path = out / "bench.json"
     write_json(path, result, overwrite=True)
     return path
-
-
-def _published_figures(p: dict) -> list[dict]:
-    """bench.json figures of the published-network part."""
-    shape = f"{p['input_block'][0]}^3 -> {p['output_block'][0]}^3"
-    rates, per_um3 = p["voxels_per_second"], p["seconds_per_cubic_micrometre_5nm"]
-    workers = next(n for n in rates if n.endswith("_workers"))
-    steady = p["runs"]["blockwise_in_process"].get("steady_seconds_per_block")
-    bare_block = p["runs"]["bare_forward"]["seconds"] / p["blocks"]
-    figures = [
-        {
-            "name": f"published net: bare forward ({p['threads']} threads)",
-            "value": rates["bare_forward"] / 1e3,
-            "unit": "kvoxel/s",
-            "note": f"{p['blocks']} blocks {shape}; {per_um3['bare_forward']:.1f} s per um^3 at 5 nm",
-        },
-        {
-            "name": f"published net: blockwise in-process ({p['threads']} threads)",
-            "value": rates["blockwise_in_process"] / 1e3,
-            "unit": "kvoxel/s",
-            "note": f"{per_um3['blockwise_in_process']:.1f} s per um^3 at 5 nm (whole run incl. start-up)",
-        },
-        {
-            "name": "published net: pipeline overhead ratio",
-            "value": p["overhead_ratio"],
-            "unit": "x",
-            "target": "<= 1.05",
-            "met": p["overhead_ratio"] <= 1.05,
-            "note": "bare / in-process blockwise throughput, whole run"
-            + (f"; steady block {steady / bare_block:.3f}x the bare block" if steady else ""),
-        },
-        {
-            "name": f"published net: blockwise {workers.split('_')[1]} workers (1 thread each)",
-            "value": rates[workers] / 1e3,
-            "unit": "kvoxel/s",
-            "note": f"{per_um3[workers]:.1f} s per um^3 at 5 nm (incl. worker start-up)",
-        },
-        {
-            "name": "published net: forward GMAC/s",
-            "value": p["forward_gmac_per_second"],
-            "unit": "GMAC/s",
-            "note": f"{p['macs_per_block'] / 1e9:.4g} GMAC per block (counted from Conv3d shapes)",
-        },
-        {
-            "name": "published net: forward / float32 matmul peak",
-            "value": p["forward_fraction_of_matmul_peak"],
-            "unit": "fraction",
-            "target": ">= 0.5",
-            "met": p["forward_fraction_of_matmul_peak"] >= 0.5,
-            "note": f"2 FLOP per MAC; matmul peak {p['matmul_peak_gflops']:.1f} GFLOP/s "
-            f"(2048^2, {p['threads']} threads, same process)",
-        },
-    ]
-    for name, variant in p["settings"].items():
-        if "seconds_per_block" in variant:
-            figures.append(
-                {
-                    "name": f"published net: forward with {name.replace('_', ' ')}",
-                    "value": variant["speed_vs_default"],
-                    "unit": "x default",
-                    "note": f"{variant['seconds_per_block']:.2f} s per block, "
-                    f"{variant['gmac_per_second']:.1f} GMAC/s"
-                    + (
-                        f"; first call {variant['first_call_seconds']:.1f} s"
-                        if "first_call_seconds" in variant
-                        else ""
-                    )
-                    + (
-                        f"; 1-thread matmul peak {variant['matmul_peak_gflops']:.1f} GFLOP/s"
-                        if "matmul_peak_gflops" in variant
-                        else ""
-                    ),
-                }
-            )
-        else:
-            figures.append(
-                {
-                    "name": f"published net: forward with {name.replace('_', ' ')}",
-                    "value": "failed",
-                    "unit": "",
-                    "note": variant.get("error", ""),
-                }
-            )
-    if p.get("train_step_seconds"):
-        figures.append(
-            {
-                "name": "published net: training iteration",
-                "value": p["train_step_seconds"],
-                "unit": "s",
-                "note": "forward, loss, backward, Adam step; one sample",
-            }
-        )
-    return figures
-
-
-def _logging_figures(c: dict) -> list[dict]:
-    """bench.json figures of the logging-cost part."""
-    figures = [
-        {
-            "name": "sacred/TB/CSV logging per iteration at the defaults",
-            "value": c["per_iteration_seconds_defaults"] * 1e3,
-            "unit": "ms",
-            "note": f"loss every {c['log_every']} ({c['loss_log_seconds'] * 1e3:.2f} ms), softmax+F1 every "
-            f"{c['metrics_every']} ({c['metrics_log_seconds'] * 1e3:.0f} ms), 110^3 block; heartbeat at "
-            f"200k iterations {c['heartbeat_seconds_defaults'] * 1e3:.1f} ms per 10 s",
-        },
-        {
-            "name": "logging per iteration if every iteration (old default)",
-            "value": c["per_iteration_seconds_every_iteration"] * 1e3,
-            "unit": "ms",
-            "note": f"heartbeat at 200k iterations {c['heartbeat_seconds_every_iteration']:.2f} s per 10 s "
-            f"({c['metrics_file_bytes_every_iteration'] / 1e6:.0f} MB metrics.json)",
-        },
-    ]
-    if c.get("fraction_defaults") is not None:
-        minimum = c["min_iteration_seconds_for_2_percent"] or float("nan")
-        figures.append(
-            {
-                "name": "logging cost / training iteration (defaults)",
-                "value": c["fraction_defaults"],
-                "unit": "fraction",
-                "target": "< 0.02",
-                "met": c["fraction_defaults"] < 0.02,
-                "note": f"iteration {c['iteration_seconds']:.3g} s (published net, this CPU); every "
-                f"iteration instead: {c['fraction_every_iteration']:.4f}; the defaults stay under 2 % "
-                f"for iterations >= {minimum * 1e3:.2f} ms",
-            }
-        )
-    return figures

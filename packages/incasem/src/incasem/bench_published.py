@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["conv_macs", "matmul_peak_gflops", "run_published"]
+__all__ = ["conv_macs", "matmul_peak_gflops", "published_figures", "run_published"]
 
 logger = logging.getLogger(__name__)
 
@@ -218,3 +218,96 @@ def run_published(
         "settings": variants,
         "train_step_seconds": step,
     }
+
+
+def published_figures(p: dict) -> list[dict]:
+    """bench.json figures of the published-network part."""
+    shape = f"{p['input_block'][0]}^3 -> {p['output_block'][0]}^3"
+    rates, per_um3 = p["voxels_per_second"], p["seconds_per_cubic_micrometre_5nm"]
+    workers = next(n for n in rates if n.endswith("_workers"))
+    steady = p["runs"]["blockwise_in_process"].get("steady_seconds_per_block")
+    bare_block = p["runs"]["bare_forward"]["seconds"] / p["blocks"]
+    figures = [
+        {
+            "name": f"published net: bare forward ({p['threads']} threads)",
+            "value": rates["bare_forward"] / 1e3,
+            "unit": "kvoxel/s",
+            "note": f"{p['blocks']} blocks {shape}; {per_um3['bare_forward']:.1f} s per um^3 at 5 nm",
+        },
+        {
+            "name": f"published net: blockwise in-process ({p['threads']} threads)",
+            "value": rates["blockwise_in_process"] / 1e3,
+            "unit": "kvoxel/s",
+            "note": f"{per_um3['blockwise_in_process']:.1f} s per um^3 at 5 nm (whole run incl. start-up)",
+        },
+        {
+            "name": "published net: pipeline overhead ratio",
+            "value": p["overhead_ratio"],
+            "unit": "x",
+            "target": "<= 1.05",
+            "met": p["overhead_ratio"] <= 1.05,
+            "note": "bare / in-process blockwise throughput, whole run"
+            + (f"; steady block {steady / bare_block:.3f}x the bare block" if steady else ""),
+        },
+        {
+            "name": f"published net: blockwise {workers.split('_')[1]} workers (1 thread each)",
+            "value": rates[workers] / 1e3,
+            "unit": "kvoxel/s",
+            "note": f"{per_um3[workers]:.1f} s per um^3 at 5 nm (incl. worker start-up)",
+        },
+        {
+            "name": "published net: forward GMAC/s",
+            "value": p["forward_gmac_per_second"],
+            "unit": "GMAC/s",
+            "note": f"{p['macs_per_block'] / 1e9:.4g} GMAC per block (counted from Conv3d shapes)",
+        },
+        {
+            "name": "published net: forward / float32 matmul peak",
+            "value": p["forward_fraction_of_matmul_peak"],
+            "unit": "fraction",
+            "target": ">= 0.5",
+            "met": p["forward_fraction_of_matmul_peak"] >= 0.5,
+            "note": f"2 FLOP per MAC; matmul peak {p['matmul_peak_gflops']:.1f} GFLOP/s "
+            f"(2048^2, {p['threads']} threads, same process)",
+        },
+    ]
+    for name, variant in p["settings"].items():
+        if "seconds_per_block" in variant:
+            figures.append(
+                {
+                    "name": f"published net: forward with {name.replace('_', ' ')}",
+                    "value": variant["speed_vs_default"],
+                    "unit": "x default",
+                    "note": f"{variant['seconds_per_block']:.2f} s per block, "
+                    f"{variant['gmac_per_second']:.1f} GMAC/s"
+                    + (
+                        f"; first call {variant['first_call_seconds']:.1f} s"
+                        if "first_call_seconds" in variant
+                        else ""
+                    )
+                    + (
+                        f"; 1-thread matmul peak {variant['matmul_peak_gflops']:.1f} GFLOP/s"
+                        if "matmul_peak_gflops" in variant
+                        else ""
+                    ),
+                }
+            )
+        else:
+            figures.append(
+                {
+                    "name": f"published net: forward with {name.replace('_', ' ')}",
+                    "value": "failed",
+                    "unit": "",
+                    "note": variant.get("error", ""),
+                }
+            )
+    if p.get("train_step_seconds"):
+        figures.append(
+            {
+                "name": "published net: training iteration",
+                "value": p["train_step_seconds"],
+                "unit": "s",
+                "note": "forward, loss, backward, Adam step; one sample",
+            }
+        )
+    return figures
