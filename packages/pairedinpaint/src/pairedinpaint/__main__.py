@@ -1,0 +1,5 @@
+"""`python -m pairedinpaint` runs the console script."""
+
+from pairedinpaint.cli import main
+
+raise SystemExit(main())
