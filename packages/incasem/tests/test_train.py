@@ -130,6 +130,21 @@ def test_class_count_mismatch_is_reported_before_training(data_json, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("dtype", ["float32", "uint16"])
+def test_raw_that_is_not_uint8_is_refused_before_training(em_zarr, write_data_json, tmp_path, dtype):
+    from cellsight_shared.io import open_zarr, write_zarr
+
+    store = tmp_path / "cell.zarr"
+    shutil.copytree(em_zarr, store)
+    raw = np.asarray(open_zarr(store, "volumes/raw")[:]).astype(dtype)
+    write_zarr(store, "volumes/raw_other", raw, offset=(0, 0, 0), resolution=(5, 5, 5))
+    data = write_data_json({"a": entry(store, raw="volumes/raw_other")})
+    config = small_train_config(data, tmp_path / "run")
+    with pytest.raises(ConfigError, match=rf"entry 'a', field 'raw'.*is {dtype}.*incasem equalize"):
+        train(config)
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_corrupt_chunk_is_a_data_error(em_zarr, write_data_json, tmp_path):
     store = tmp_path / "cell.zarr"
     shutil.copytree(em_zarr, store)

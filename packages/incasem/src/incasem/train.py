@@ -28,7 +28,7 @@ from incasem.checkpoint import (
     save_checkpoint,
 )
 from incasem.config.base import write_config
-from incasem.config.data import DataConfig, load_data_config
+from incasem.config.data import DataConfig, load_data_config, resolve_file
 from incasem.config.train import TrainConfig
 from incasem.data import class_names, read_region
 from incasem.device import resolve_device
@@ -175,6 +175,27 @@ def _validation_regions(config: TrainConfig) -> dict[str, Any]:
     }
 
 
+def _check_training_raw(data: DataConfig, json_path: Path, *, data_dir: Path | None) -> None:
+    """Refuse raw that is not uint8 before any output: training maps uint8 0..255 onto [-1, 1].
+
+    gunpowder's Normalize divides integer raw by its dtype's maximum and passes float raw as it
+    is, so uint16 or float raw would train a network on another input range than the published
+    models (and than ``incasem predict`` without ``raw_range``) expect.
+    """
+    from cellsight_shared.io import open_zarr
+
+    for name, entry in data.entries.items():
+        store = resolve_file(entry, data_dir=Path(data_dir) if data_dir else None, json_path=Path(json_path))
+        dtype = np.dtype(open_zarr(store, entry.raw).dtype)
+        if dtype != np.uint8:
+            raise ConfigError(
+                f"data JSON {json_path}, entry {name!r}, field 'raw': {store / entry.raw} is {dtype}, "
+                "but training takes CLAHE-equalised uint8 raw (as the published models were "
+                "trained); run `incasem equalize` on it (it writes uint8) and point 'raw' at the "
+                "equalised dataset"
+            )
+
+
 def _check_data(config: TrainConfig) -> DataConfig:
     if len(set(config.context)) != 1:
         raise ConfigError(f"input_shape {config.input_shape} gives unequal context {config.context}")
@@ -186,6 +207,7 @@ def _check_data(config: TrainConfig) -> DataConfig:
             f"{config.data} has classes 0..{data.num_classes - 1} but model.num_classes is "
             f"{config.model.num_classes}; set model.num_classes = {data.num_classes}"
         )
+    _check_training_raw(data, config.data, data_dir=config.data_dir)
     if config.validation_data is not None:
         val = load_data_config(
             config.validation_data,
@@ -193,6 +215,7 @@ def _check_data(config: TrainConfig) -> DataConfig:
             context=config.context[0],
             require_labels=True,
         )
+        _check_training_raw(val, config.validation_data, data_dir=config.data_dir)
         if val.voxel_size != data.voxel_size:
             raise ConfigError(
                 f"{config.validation_data} has voxel size {list(val.voxel_size)} but {config.data} "
