@@ -1,21 +1,78 @@
-"""The console script answers --version and reports errors with exit codes 1 and 2."""
+"""The console script: --version, usage errors (2), expected errors (1) before any work."""
+
+import pytest
 
 from pairedinpaint import __version__
 from pairedinpaint.cli import main
 
 
 def test_version_is_printed(capsys):
-    """--version prints the package version and returns 0."""
     assert main(["--version"]) == 0
     assert __version__ in capsys.readouterr().out
 
 
 def test_unknown_command_is_a_usage_error():
-    """An unknown subcommand returns code 2."""
     assert main(["no-such-command"]) == 2
 
 
-def test_expected_error_returns_1(tmp_path, capsys):
-    """A package error is printed as one line and returns code 1."""
+@pytest.mark.parametrize(
+    "command",
+    [
+        "train",
+        "extract",
+        "benchmark",
+        "convert-weights",
+        "download-hpa",
+        "segment-and-crop",
+        "filter",
+        "demo",
+        "bench",
+    ],
+)
+def test_every_command_has_help(command, capsys):
+    assert main([command, "--help"]) == 0
+    assert "usage: pairedinpaint" in capsys.readouterr().out
+
+
+def test_existing_demo_folder_is_refused_with_exit_1(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
     assert main(["demo", "--out", str(tmp_path / "run")]) == 1
-    assert "error:" in capsys.readouterr().err
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_missing_data_folder_is_a_clear_error(tmp_path, capsys):
+    code = main(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "run")])
+    assert code == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_config_key_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text("epochz = 3\n")
+    assert main(["train", "--config", str(path), "--data", "x", "--out", str(tmp_path / "r")]) == 1
+    assert "epochz" in capsys.readouterr().err
+
+
+def test_extract_via_cli_on_real_yeast_subset(yeast_subset, tmp_path):
+    """The console path end to end on real crops (random-init tiny network, 2 layers)."""
+    out = tmp_path / "f"
+    assert (
+        main(
+            [
+                "-q",
+                "extract",
+                "--data",
+                str(yeast_subset),
+                "--out",
+                str(out),
+                "--width",
+                "0.125",
+                "--layers",
+                "conv3_1",
+                "conv4_1",
+            ]
+        )
+        == 0
+    )
+    assert len((out / "features_conv4_1.txt").read_text().splitlines()) == 200

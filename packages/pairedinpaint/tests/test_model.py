@@ -33,10 +33,29 @@ def test_layer_and_input_names_and_weighted_order_are_the_originals(yeast_model)
     """22 weighted layers in the Keras 2 topological order, inputs x_in and y_rfp, output y_gfp."""
     weighted = [layer.name for layer in yeast_model.layers if layer.weights]
     assert weighted == [
-        "conv1_1", "conv1_1_bn", "conv2_1", "conv2_1_bn", "rfpconv1_1", "rfpconv1_1_bn", "conv3_1",
-        "conv3_1_bn", "rfpconv2_1", "conv4_1", "rfpconv2_1_bn", "conv4_1_bn", "conv5_1", "rfpconv3_1",
-        "conv5_1_bn", "rfpconv3_1_bn", "conv6_1", "conv7_1", "conv8_1", "conv9_1", "conv10_1", "y_gfp",
-    ]  # fmt: skip
+        "conv1_1",
+        "conv1_1_bn",
+        "conv2_1",
+        "conv2_1_bn",
+        "rfpconv1_1",
+        "rfpconv1_1_bn",
+        "conv3_1",
+        "conv3_1_bn",
+        "rfpconv2_1",
+        "conv4_1",
+        "rfpconv2_1_bn",
+        "conv4_1_bn",
+        "conv5_1",
+        "rfpconv3_1",
+        "conv5_1_bn",
+        "rfpconv3_1_bn",
+        "conv6_1",
+        "conv7_1",
+        "conv8_1",
+        "conv9_1",
+        "conv10_1",
+        "y_gfp",
+    ]
     assert [t.name for t in yeast_model.inputs] == ["x_in", "y_rfp"]
     assert yeast_model.get_layer("y_gfp").activation.__name__ == "linear"
     assert yeast_model.get_layer("y_gfp").kernel_size == (1, 1)

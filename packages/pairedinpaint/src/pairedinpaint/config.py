@@ -196,6 +196,8 @@ class DemoConfig(PairedinpaintConfig):
     cells_per_class: int = Field(default=60, ge=4)
     epochs: int = Field(default=8, ge=1)
     width: float = Field(default=0.25, gt=0)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    """Higher than the paper's 1e-4 so that a few epochs on a CPU learn."""
 
 
 class BenchConfig(PairedinpaintConfig):

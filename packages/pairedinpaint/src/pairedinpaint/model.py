@@ -14,8 +14,13 @@ import keras
 from pairedinpaint.config import FEATURE_LAYERS, ModelConfig
 
 # (name, filters, pool after BN) of the source encoder, target encoder and decoder at width 1.
-SOURCE_ENCODER = (("conv1_1", 96, True), ("conv2_1", 256, True), ("conv3_1", 384, False),
-                  ("conv4_1", 384, False), ("conv5_1", 256, False))  # fmt: skip
+SOURCE_ENCODER = (
+    ("conv1_1", 96, True),
+    ("conv2_1", 256, True),
+    ("conv3_1", 384, False),
+    ("conv4_1", 384, False),
+    ("conv5_1", 256, False),
+)
 TARGET_ENCODER = (("rfpconv1_1", 16, True), ("rfpconv2_1", 32, True), ("rfpconv3_1", 32, False))
 DECODER = (
     ("conv6_1", 256, False),
@@ -23,7 +28,7 @@ DECODER = (
     ("conv8_1", 384, True),
     ("conv9_1", 256, True),
     ("conv10_1", 96, False),
-)  # fmt: skip  (True: upsample after)
+)  # True: upsample after
 CONV_NAMES = tuple(n for n, _, _ in SOURCE_ENCODER + TARGET_ENCODER + DECODER) + ("y_gfp",)
 BN_PARENTS = tuple(n for n, _, _ in SOURCE_ENCODER + TARGET_ENCODER)
 

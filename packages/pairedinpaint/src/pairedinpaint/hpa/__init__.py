@@ -1,0 +1,1 @@
+"""The human (HPA) data pipeline: download composites, segment and crop cells, filter directories."""
