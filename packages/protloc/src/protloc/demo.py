@@ -19,8 +19,8 @@ logger = logging.getLogger(__name__)
 
 DEMO_REGRESSION = RegressionConfig(depth=3, wf=3, down_factor=2)
 """The original's block design at 8-16-32 channels and pooling by 2 (the original: 16..256, by 4)."""
-DEMO_GAN = GanConfig(num_downs=5, ngf=16, ndf=16)
-"""pix2pix at ngf 16 and 5 downsamplings (the original: ngf 64, 8); the original's ndf 16."""
+DEMO_GAN = GanConfig(num_downs=5, ngf=8, ndf=16)
+"""pix2pix at ngf 8 and 5 downsamplings (the original: ngf 64, 8); the original's ndf 16."""
 
 
 def run_demo(config: DemoConfig) -> Path:
