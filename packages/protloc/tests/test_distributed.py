@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -38,8 +39,23 @@ def test_two_gloo_processes_train_one_run(synthetic_root, tmp_path):
         "--out",
         str(out),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # A new session, so that a hang kills torchrun's worker processes too, not only torchrun.
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    assert process.returncode == 0, stderr[-3000:]
     info = json.loads((out / "run_info.json").read_text())
     assert info["world_size"] == 2
     history = json.loads((out / "history.json").read_text())

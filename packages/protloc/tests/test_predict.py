@@ -97,3 +97,33 @@ def test_checkpoint_with_another_protein_list_is_refused(regression_run, tmp_pat
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         load_generator(tmp_path / "junk.pt")
+
+
+def test_safetensors_theta_round_trip_or_a_clear_error(tmp_path):
+    """.safetensors works when the package is installed, and otherwise says how to get it."""
+    from protloc.data.proteins import ProteinList
+    from protloc.theta import random_theta
+
+    proteins = ProteinList(["A", "B", "C"])
+    theta = random_theta(3, 16, seed=1)
+    try:
+        import safetensors  # noqa: F401
+    except ImportError:
+        with pytest.raises(DataError, match="needs the safetensors package"):
+            write_theta(tmp_path / "t.safetensors", theta, proteins)
+        return
+    path = write_theta(tmp_path / "t.safetensors", theta, proteins)
+    loaded, names = read_theta(path)
+    np.testing.assert_array_equal(loaded, theta)
+    assert names == proteins
+
+
+def test_protein_list_that_misses_a_protein_of_the_data_is_refused(synthetic_root, tmp_path):
+    """Images of a protein the list does not name fail before training, naming the protein."""
+    from protloc.config import DataConfig
+    from protloc.data import load_dataset
+
+    listing = tmp_path / "proteins.json"
+    listing.write_text('["NUCA", "CYTA", "MEMA"]')
+    with pytest.raises(DataError, match="PUNA"):
+        load_dataset(DataConfig(root=synthetic_root, protein_list=listing))
