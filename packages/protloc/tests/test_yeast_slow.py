@@ -19,14 +19,15 @@ def test_regression_on_yeast_cells_beats_the_mean_image_on_held_out_cells(tmp_pa
     root = require_test_data("pairedinpaint", "yeast_toy_subset")
     config = TrainConfig(
         data=DataConfig(root=root, layout="pairs", val_fraction=0.1, test_fraction=0.2),
-        model=RegressionConfig(depth=4, wf=4, down_factor=2),
+        model=RegressionConfig(depth=3, wf=3, down_factor=2),
         out=tmp_path / "yeast",
         crop_size=64,
         batch_size=16,
         crops_per_image=2,
-        n_epochs=30,
-        n_epochs_decay=10,
-        lr=2e-3,
+        n_epochs=12,
+        n_epochs_decay=4,
+        lr=3e-3,
+        num_threads=2,
         tensorboard=False,
     )
     run = train(config)
