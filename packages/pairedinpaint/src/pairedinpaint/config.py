@@ -196,6 +196,8 @@ class DemoConfig(PairedinpaintConfig):
     cells_per_class: int = Field(default=60, ge=4)
     epochs: int = Field(default=8, ge=1)
     width: float = Field(default=0.25, gt=0)
+    layout: Literal["yeast", "human"] = "yeast"
+    """Synthetic cells as yeast (protein + cell marker) or human (protein + nucleus + cell marker)."""
     learning_rate: float = Field(default=1e-3, gt=0)
     """Higher than the paper's 1e-4 so that a few epochs on a CPU learn."""
 
@@ -204,7 +206,9 @@ class BenchConfig(PairedinpaintConfig):
     """Settings of `pairedinpaint bench`."""
 
     out: Path
-    train_cells: int = Field(default=256, ge=8)
+    width: float = Field(default=1.0, gt=0)
+    """Filter multiplier of the timed network (1 = the paper's)."""
+    train_cells: int = Field(default=128, ge=8)
     extract_cells: int = Field(default=512, ge=8)
     memory_cells: int = Field(default=100_000, ge=100)
     memory_width: float = Field(default=0.125, gt=0)

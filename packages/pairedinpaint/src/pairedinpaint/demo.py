@@ -18,13 +18,16 @@ from pairedinpaint.outputs import new_run_dir, write_config
 logger = logging.getLogger(__name__)
 
 
-def make_synthetic_set(root: Path, *, classes: tuple[str, ...], per_class: int, size: int, seed: int) -> None:
-    """Write synthetic crops in the yeast layout: protein + whole-cell marker, one dir per class."""
+def make_synthetic_set(
+    root: Path, *, classes: tuple[str, ...], per_class: int, size: int, seed: int, layout: str = "yeast"
+) -> None:
+    """Write synthetic crops, one dir per class: yeast [protein, cell]; human [protein, nucleus, cell]."""
     from cellsight_shared.synthetic import cell_crops
     from pairedinpaint.data import write_layout
 
     crops = cell_crops(per_class, size=size, classes=classes, seed=seed)
-    write_layout(root, crops.images[:, [2, 1]], [crops.class_names[i] for i in crops.labels], layout="yeast")
+    channels = [2, 1] if layout == "yeast" else [2, 0, 1]
+    write_layout(root, crops.images[:, channels], [crops.class_names[i] for i in crops.labels], layout=layout)
 
 
 def run_demo(config: DemoConfig, *, size: int = 32, progress: bool = True) -> dict[str, float]:
@@ -39,10 +42,16 @@ def run_demo(config: DemoConfig, *, size: int = 32, progress: bool = True) -> di
     write_config(out, config)
     data_root = out / "synthetic_cells"
     make_synthetic_set(
-        data_root, classes=config.classes, per_class=config.cells_per_class, size=size, seed=config.seed
+        data_root,
+        classes=config.classes,
+        per_class=config.cells_per_class,
+        size=size,
+        seed=config.seed,
+        layout=config.layout,
     )
-    data = DataConfig(root=data_root, size=size)
-    model = ModelConfig(size=size, width=config.width)
+    data = DataConfig(root=data_root, size=size, layout=config.layout)
+    n = 2 if config.layout == "yeast" else 3
+    model = ModelConfig(size=size, width=config.width, source_channels=n, target_channels=n - 1)
     run = train(
         TrainConfig(
             data=data,
@@ -75,8 +84,8 @@ def run_demo(config: DemoConfig, *, size: int = 32, progress: bool = True) -> di
     from pairedinpaint.legacy import load_weights
     from pairedinpaint.model import build_pair_model
 
-    cells = index_cells(data_root)
-    crops = load_crops(cells, layout="yeast", size=size, progress=False)
+    cells = index_cells(data_root, config.layout)
+    crops = load_crops(cells, layout=config.layout, size=size, progress=False)
     pair_model = build_pair_model(model)
     load_weights(pair_model, weights)
     step = config.cells_per_class

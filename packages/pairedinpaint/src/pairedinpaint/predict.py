@@ -57,6 +57,63 @@ def features_of(extractor, crops: np.ndarray, *, batch_size: int = 256) -> list[
     return [np.concatenate([c[j] for c in chunks]) for j in range(len(chunks[0]))]
 
 
+class FeatureWriter:
+    """Streams per-layer features to npy memory maps, legacy text files and per-label running sums."""
+
+    def __init__(
+        self,
+        folder: Path,
+        layers: tuple[str, ...],
+        dims: list[int],
+        *,
+        n_cells: int,
+        labels: list[str],
+        legacy_text: bool = True,
+    ) -> None:
+        self.folder, self.layers, self.labels = Path(folder), layers, labels
+        self.arrays = [
+            np.lib.format.open_memmap(
+                self.folder / f"features_{layer}.npy", mode="w+", dtype=np.float32, shape=(n_cells, d)
+            )
+            for layer, d in zip(layers, dims, strict=True)
+        ]
+        self.texts = (
+            [(self.folder / f"features_{layer}.txt").open("w") for layer in layers] if legacy_text else []
+        )
+        self.row_of = {label: i for i, label in enumerate(labels)}
+        self.sums = [np.zeros((len(labels), d)) for d in dims]
+        self.counts = np.zeros(len(labels))
+        self.start = 0
+
+    def write(self, names: list[str], labels: list[str], outs: list[np.ndarray]) -> None:
+        """Append one batch: names and labels of its cells and the per-layer features."""
+        ids = np.array([self.row_of[label] for label in labels])
+        np.add.at(self.counts, ids, 1)
+        for j, feats in enumerate(outs):
+            self.arrays[j][self.start : self.start + len(feats)] = feats
+            np.add.at(self.sums[j], ids, feats)
+            if self.texts:  # the original layout: name, tab-separated values, a trailing tab
+                self.texts[j].writelines(
+                    n + "\t" + "\t".join(map(str, f)) + "\t\n" for n, f in zip(names, feats, strict=True)
+                )
+        self.start += len(names)
+
+    def close(self) -> None:
+        """Flush the arrays, close the text files and write protein_means_<layer>.tsv."""
+        for handle in self.texts:
+            handle.close()
+        for array in self.arrays:
+            array.flush()
+        self.arrays = []
+        for layer, total in zip(self.layers, self.sums, strict=True):
+            means = total / np.maximum(self.counts, 1)[:, None]
+            with (self.folder / f"protein_means_{layer}.tsv").open("w") as handle:
+                handle.writelines(
+                    label + "\t" + "\t".join(f"{v:.6g}" for v in row) + "\n"
+                    for label, row in zip(self.labels, means, strict=True)
+                )
+
+
 def extract(config: ExtractConfig, *, progress: bool = True) -> Path:
     """Write the features of every cell under ``config.data.root``; returns the output folder."""
     from cellsight_shared.cli import progress as bar
@@ -71,59 +128,32 @@ def extract(config: ExtractConfig, *, progress: bool = True) -> Path:
     extractor = feature_extractor(config.model, config.weights, config.layers, seed=config.seed)
     tmp = partial_dir(config.out)
     dims = [int(o.shape[-1]) for o in extractor.outputs]
-    arrays = [
-        np.lib.format.open_memmap(
-            tmp / f"features_{layer}.npy", mode="w+", dtype=np.float32, shape=(len(cells), d)
-        )
-        for layer, d in zip(config.layers, dims, strict=True)
-    ]
-    texts = (
-        [(tmp / f"features_{layer}.txt").open("w") for layer in config.layers] if config.legacy_text else []
+    writer = FeatureWriter(
+        tmp,
+        config.layers,
+        dims,
+        n_cells=len(cells),
+        labels=sorted({c.label for c in cells}),
+        legacy_text=config.legacy_text,
     )
-    labels = sorted({c.label for c in cells})
-    sums = [np.zeros((len(labels), d)) for d in dims]
-    counts = np.zeros(len(labels))
-    label_row = {label: i for i, label in enumerate(labels)}
     batches = iter_batches(
         cells, layout=config.data.layout, size=config.data.size, batch_size=config.batch_size
     )
     start = 0
     try:
+        n_batches = -(-len(cells) // config.batch_size)
         for outs in bar(
-            run_batches(extractor, batches),
-            total=-(-len(cells) // config.batch_size),
-            desc="features",
-            disable=not progress,
+            run_batches(extractor, batches), total=n_batches, desc="features", disable=not progress
         ):
             rows = cells[start : start + len(outs[0])]
-            ids = np.array([label_row[c.label] for c in rows])
-            np.add.at(counts, ids, 1)
-            for j, feats in enumerate(outs):
-                arrays[j][start : start + len(feats)] = feats
-                np.add.at(sums[j], ids, feats)
-                if texts:
-                    texts[j].writelines(
-                        c.name + "\t" + "\t".join(str(v) for v in f) + "\t\n"
-                        for c, f in zip(rows, feats, strict=True)
-                    )
-            start += len(outs[0])
+            writer.write([c.name for c in rows], [c.label for c in rows], outs)
+            start += len(rows)
     finally:
-        for handle in texts:
-            handle.close()
-    for array in arrays:
-        array.flush()
-    del arrays
+        writer.close()
     with (tmp / "cells.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["row", "name", "label", "field"])
-        writer.writerows([i, c.name, c.label, c.field] for i, c in enumerate(cells))
-    for layer, total in zip(config.layers, sums, strict=True):
-        means = total / np.maximum(counts, 1)[:, None]
-        with (tmp / f"protein_means_{layer}.tsv").open("w") as handle:
-            handle.writelines(
-                label + "\t" + "\t".join(f"{v:.6g}" for v in row) + "\n"
-                for label, row in zip(labels, means, strict=True)
-            )
+        table = csv.writer(handle)
+        table.writerow(["row", "name", "label", "field"])
+        table.writerows([i, c.name, c.label, c.field] for i, c in enumerate(cells))
     write_config(tmp, config, n_cells=len(cells), dims=dict(zip(config.layers, dims, strict=True)))
     return finish_dir(tmp, config.out)
 
