@@ -196,7 +196,7 @@ class DemoConfig(PairedinpaintConfig):
     cells_per_class: int = Field(default=60, ge=4)
     epochs: int = Field(default=8, ge=1)
     width: float = Field(default=0.25, gt=0)
-    layout: Literal["yeast", "human"] = "yeast"
+    layout: Literal["yeast", "human"] = "human"
     """Synthetic cells as yeast (protein + cell marker) or human (protein + nucleus + cell marker)."""
     learning_rate: float = Field(default=1e-3, gt=0)
     """Higher than the paper's 1e-4 so that a few epochs on a CPU learn."""
