@@ -1,0 +1,1 @@
+"""Training: blind spots, losses, the checkpoint-ensemble loop, finetuning."""
