@@ -1,5 +1,6 @@
 """The console script: --version, usage errors (2), expected errors (1) before any work."""
 
+import numpy as np
 import pytest
 
 from pairedinpaint import __version__
@@ -76,3 +77,22 @@ def test_extract_via_cli_on_real_yeast_subset(yeast_subset, tmp_path):
         == 0
     )
     assert len((out / "features_conv4_1.txt").read_text().splitlines()) == 200
+
+
+def test_convert_weights_command_writes_a_keras3_file(tmp_path):
+    """convert-weights turns a Keras 2 layout file into .weights.h5 that loads into the model."""
+    from legacy_h5 import write_keras2_h5
+
+    from pairedinpaint.config import ModelConfig
+    from pairedinpaint.legacy import load_weights
+    from pairedinpaint.model import build_pair_model
+
+    model = build_pair_model(ModelConfig())
+    expected = write_keras2_h5(tmp_path / "model_weights.h5", model, seed=4)
+    assert (
+        main(["-q", "convert-weights", str(tmp_path / "model_weights.h5"), str(tmp_path / "y.weights.h5")])
+        == 0
+    )
+    fresh = build_pair_model(ModelConfig())
+    load_weights(fresh, tmp_path / "y.weights.h5")
+    np.testing.assert_array_equal(fresh.get_layer("y_gfp").get_weights()[0], expected["y_gfp"][0])
