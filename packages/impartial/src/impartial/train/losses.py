@@ -49,7 +49,7 @@ def scribble_ce(
 def brier(prob: torch.Tensor, scribble: torch.Tensor, *, reduce: Reducer = _identity) -> torch.Tensor:
     """v1 scribble loss: sum s (s - P)^2 / max(sum s, 1) per sample, mean over samples."""
     per = (scribble * (scribble - prob) ** 2).sum(dim=(1, 2)) / torch.clamp(scribble.sum(dim=(1, 2)), min=1)
-    denom = reduce(torch.tensor(float(per.shape[0])))
+    denom = reduce(torch.tensor(float(per.shape[0]), device=per.device))
     return per.sum() / denom
 
 
@@ -81,7 +81,7 @@ def gaussian_rec(
     else:
         nll = 0.5 * ((x - m) / torch.exp(s)) ** 2 + _LOG_SQRT_2PI + s
     per = (nll * blind).sum(dim=(1, 2)) / torch.clamp(blind.sum(dim=(1, 2)), min=1)
-    return per.sum() / reduce(torch.tensor(float(per.shape[0])))
+    return per.sum() / reduce(torch.tensor(float(per.shape[0]), device=per.device))
 
 
 def expected_nll_rec(
@@ -92,7 +92,7 @@ def expected_nll_rec(
     nll = 0.5 * (x[:, None] - mu_bar[:, :, None, None]) ** 2 + _LOG_SQRT_2PI
     e = (p * nll).sum(dim=1)
     per = (e * blind).sum(dim=(1, 2)) / torch.clamp(blind.sum(dim=(1, 2)), min=1)
-    return per.sum() / reduce(torch.tensor(float(per.shape[0])))
+    return per.sum() / reduce(torch.tensor(float(per.shape[0]), device=per.device))
 
 
 def tv_reg(p: torch.Tensor, *, kind: str = "L1") -> torch.Tensor:
