@@ -25,7 +25,10 @@ MEMORY_KEYS = {
 
 def test_benchmark_writes_json_with_identical_outputs(tmp_path: Path) -> None:
     """A tiny run times both paths on a 274-px stack, finds them identical, writes bench.json."""
-    config = BenchConfig(model=TINY, speed_image_size=274, tile_size=266, batch_size=4, measure_memory=False)
+    config = BenchConfig(
+        model=TINY, speed_image_size=274, tile_size=266, batch_size=4, measure_memory=False,
+        measure_training=False,
+    )  # fmt: skip
 
     result = run_benchmark(tmp_path, config=config)
 
@@ -65,3 +68,25 @@ def test_memory_probe_reports_peak_rss_from_a_child_process(tmp_path: Path) -> N
     assert memory["peak_rss_bytes"] >= memory["rss_before_predict_bytes"] > memory["stack_bytes"]
     peak = next(f for f in json.loads(path.read_text())["figures"] if f["name"].startswith("peak memory"))
     assert peak["value"] == memory["peak_rss_gib"] and peak["met"] is memory["under_4_gib"]
+
+
+def test_training_profile_reports_steps_and_the_matmul_fraction() -> None:
+    """One timed step of a tiny real network: parts, steps/s and a fraction of the matmul peak."""
+    from isl.bench import _training_figures
+    from isl.train.profile import profile_training
+
+    run = profile_training(TINY, patch_size=250, batch_size=1, steps=1)
+    assert run["output_size"] == 8 and run["heads"] == 3
+    assert run["step_seconds"] > 0
+    assert run["steps_per_second"] == pytest.approx(1 / run["step_seconds"], rel=1e-3)
+    assert run["step_gmacs"] == pytest.approx(3 * run["forward_gmacs_per_step"])
+    assert (
+        0
+        < run["fraction_of_matmul_peak"]
+        == pytest.approx(run["gmacs_per_second"] / run["matmul_peak_gmacs_per_second"])
+    )
+    assert run["trunk_forward_seconds"] <= run["gradient_seconds"]
+    rows = _training_figures({"training": {"tiny": run}})
+    assert [r["unit"] for r in rows] == ["steps/s", "%"] and rows[1]["met"] is (
+        run["fraction_of_matmul_peak"] >= 0.3
+    )

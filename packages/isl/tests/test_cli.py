@@ -102,3 +102,17 @@ def test_demo_command_fills_its_run_folder(demo_run: Path) -> None:
     missing = [name for name in expected if not (demo_run / name).is_file()]
     assert not missing
     assert list((demo_run / "run" / "logs").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("command", ["train", "predict"])
+def test_a_missing_config_is_reported_before_tensorflow_is_imported(command: str, tmp_path: Path) -> None:
+    """train/predict validate their configuration first: no TensorFlow import for a typo."""
+    code = (
+        "import sys\n"
+        "from isl.cli import main\n"
+        f"rc = main(['-q', '{command}', '--config', {str(tmp_path / 'missing.toml')!r}])\n"
+        "print(rc, 'tensorflow' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.stdout.split() == ["1", "False"], proc.stderr[-2000:]
+    assert "missing.toml does not exist" in _flat(proc.stderr)

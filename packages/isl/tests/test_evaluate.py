@@ -60,3 +60,19 @@ def test_missing_statistic_or_folder_is_a_data_error(synthetic_wells: list[Path]
         evaluate(EvaluateConfig(predictions=predictions, out=tmp_path / "m", statistic="mean"))
     with pytest.raises(DataError, match="no predicted wells"):
         evaluate(EvaluateConfig(predictions=tmp_path, out=tmp_path / "m"))
+
+
+def test_an_existing_evaluation_is_not_overwritten(synthetic_wells: list[Path], tmp_path: Path) -> None:
+    """A second evaluation into the same folder is refused unless overwrite = true."""
+    from isl.errors import ConfigError
+
+    predictions = tmp_path / "predictions"
+    write_fake_prediction(predictions, synthetic_wells[0], noise=0.05, seed=0)
+    out = tmp_path / "metrics"
+    evaluate(EvaluateConfig(predictions=predictions, out=out))
+    before = (out / "metrics.csv").read_text()
+    with pytest.raises(ConfigError, match="already holds an evaluation"):
+        evaluate(EvaluateConfig(predictions=predictions, out=out, statistic="mode"))
+    assert (out / "metrics.csv").read_text() == before
+    evaluate(EvaluateConfig(predictions=predictions, out=out, overwrite=True))
+    assert (out / "metrics.csv").is_file()

@@ -50,12 +50,12 @@ def stack() -> np.ndarray:
 @pytest.fixture(scope="module")
 def naive(net, stack: np.ndarray) -> np.ndarray:  # noqa: ANN001
     """The reference: one 250-px patch per 8x8 block at stride 8."""
-    return naive_patchwise(net, stack, batch_size=8)
+    return naive_patchwise(net, stack, batch_size=8, heads="all")
 
 
 def test_tiled_prediction_equals_naive_patchwise(net, stack, naive) -> None:  # noqa: ANN001
     """Four phase-shifted tiled passes give the stitched patch outputs within 1e-5."""
-    tiled = predict_image(net, stack, tile_size=TILE)
+    tiled = predict_image(net, stack, tile_size=TILE, heads="all")
 
     assert tiled.shape == (48, 40, TINY.num_heads, 256) == naive.shape
     np.testing.assert_allclose(tiled.sum(axis=-1), 1.0, atol=1e-5)
@@ -79,7 +79,7 @@ def test_tiled_statistics_equal_statistics_of_naive_probabilities(net, stack, na
 
 def test_one_pass_mode_differs_only_on_odd_blocks(net, stack, naive) -> None:  # noqa: ANN001
     """exact=False keeps the blocks aligned with the 16-px grid exact and changes the others."""
-    fast = predict_image(net, stack, tile_size=TILE, exact=False)
+    fast = predict_image(net, stack, tile_size=TILE, exact=False, heads="all")
 
     even = np.zeros(48, bool)
     even[np.arange(48) // 8 % 2 == 0] = True
@@ -96,7 +96,7 @@ def test_reflect_padding_predicts_the_whole_image(net, stack, naive) -> None:  #
     """
     image = stack[:258, :258]  # 2 x 2 blocks without padding: naive[:16, :16]
 
-    padded = predict_image(net, image, reflect_pad=True)
+    padded = predict_image(net, image, reflect_pad=True, heads="all")
 
     assert padded.shape == (258, 258, TINY.num_heads, 256)
     np.testing.assert_allclose(padded[121 : 121 + 16, 121 : 121 + 16], naive[:16, :16], atol=1e-5)
@@ -219,3 +219,12 @@ def test_paper_network_tiled_prediction_equals_naive_patchwise() -> None:
 
     assert tiled.shape == (40, 40, 2, 256)
     np.testing.assert_allclose(tiled, naive, atol=1e-5, rtol=0)
+
+
+def test_default_heads_are_the_target_heads_only(net, stack, naive) -> None:  # noqa: ANN001
+    """Without ``heads`` only the target heads are computed; they equal those of all heads."""
+    stats = predict_statistics(net, stack, tile_size=TILE, show_progress=False)
+    targets = predict_image(net, stack, tile_size=TILE, show_progress=False)
+    assert stats["median"].shape == (48, 40, len(TINY.target_channels))
+    first = TINY.num_input_heads
+    np.testing.assert_allclose(targets, naive[:, :, first:], atol=1e-5, rtol=0)

@@ -55,6 +55,13 @@ class BenchConfig(IslConfigModel):
     """Patches per forward pass of the patchwise path (the original used 256)."""
     seed: int = 0
     """Seeds the network weights and the synthetic stack."""
+    measure_training: bool = True
+    """Time training steps (the demo network; with ``--full`` also the paper network)."""
+    train_steps: int = Field(default=2, ge=1)
+    """Timed repeats of each training part (after one warm-up step)."""
+    training_models: tuple[str, ...] | None = None
+    """Which training configurations to time, of "demo" and "paper" (default: demo quick,
+    both full)."""
 
 
 def _synthetic_stack(config: ModelConfig, size: int, seed: int) -> np.ndarray:
@@ -77,7 +84,7 @@ def _speed(config: BenchConfig, size: int) -> dict[str, Any]:
 
     net = build_model(config.model, seed=config.seed)
     stack = _synthetic_stack(config.model, size, config.seed)
-    options = {"show_progress": False}
+    options = {"show_progress": False, "heads": "all"}
     # Warm-up runs trace the compiled functions; only the second runs are timed.
     tiled = predict_image(net, stack, tile_size=config.tile_size, **options)
     tiled, tiled_s = _timed(predict_image, net, stack, tile_size=config.tile_size, **options)
@@ -223,6 +230,9 @@ def run_benchmark(out_dir: Path, *, quick: bool = True, config: BenchConfig | No
             "pass. memory.seconds includes tracing the graph."
         ),
     }
+    if config.measure_training:
+        names = config.training_models or (("demo",) if quick else ("demo", "paper"))
+        result["training"] = {name: _training(name, config) for name in names}
     if config.measure_memory:
         logger.info("measuring peak memory predicting a %d px crop", memory_size)
         result["memory"] = _memory(config, memory_size)
@@ -278,7 +288,61 @@ def _figures(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "note": f"paper network, {memory['seconds']:.0f} s including tracing",
             }
         )
-    return figures
+    return figures + _training_figures(result)
+
+
+#: Training configurations of the benchmark: (model, patch size, batch size).
+_TRAINING = {
+    # isl demo's network: DemoConfig defaults (3 z-planes, 3 labels, base depth 16, projection 4).
+    "demo": (
+        ModelConfig(
+            num_z_values=3,
+            target_channels=("DAPI_CONFOCAL", "CELLMASK_CONFOCAL", "MAP2_CONFOCAL"),
+            base_depth=16,
+            projection_depth=4,
+        ),
+        314,
+        4,
+    ),
+    "paper": (ModelConfig(), 250, 16),
+}
+
+
+def _training(name: str, config: BenchConfig) -> dict[str, Any]:
+    """Steps per second and GMAC/s of one training configuration, vs this process's matmul."""
+    from isl.train.profile import profile_training
+
+    model, patch, batch = _TRAINING[name]
+    logger.info("timing training steps of the %s network (%d px, batch %d)", name, patch, batch)
+    result = profile_training(model, patch_size=patch, batch_size=batch, steps=config.train_steps)
+    return {"network": name, **result}
+
+
+def _training_figures(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for name, run in result.get("training", {}).items():
+        where = f"{name} network, {run['patch_size']} px, batch {run['batch_size']}"
+        rows.append(
+            {
+                "name": f"training steps/s, {where}",
+                "value": run["steps_per_second"],
+                "unit": "steps/s",
+                "note": f"{run['step_seconds']:.2f} s per step, {run['step_gmacs']:.1f} GMAC per step "
+                "(3x forward, counted)",
+            }
+        )
+        rows.append(
+            {
+                "name": f"training GMAC/s / matmul peak, {where}",
+                "value": 100 * run["fraction_of_matmul_peak"],
+                "unit": "%",
+                "target": ">= 30 %",
+                "met": run["fraction_of_matmul_peak"] >= 0.30,
+                "note": f"{run['gmacs_per_second']:.1f} of {run['matmul_peak_gmacs_per_second']:.0f} "
+                "GMAC/s (float32 2048^2 matmul, same process)",
+            }
+        )
+    return rows
 
 
 def _parameters(model: ModelConfig) -> int:

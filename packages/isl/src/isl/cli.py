@@ -84,9 +84,11 @@ def _overrides(args: argparse.Namespace, *names: str) -> dict[str, object]:
 
 def _train(args: argparse.Namespace) -> int:
     from isl.config import TrainConfig, load_config
+
+    # Validate before importing TensorFlow (seconds), so a bad config is reported at once.
+    config = load_config(TrainConfig, args.config, _overrides(args, "out", "seed"))
     from isl.train import train
 
-    config = load_config(TrainConfig, args.config, _overrides(args, "out", "seed"))
     path = train(config)
     print(f"checkpoints: {path}")
     return 0
@@ -94,9 +96,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from isl.config import PredictConfig, load_config
-    from isl.predict import predict
 
     config = load_config(PredictConfig, args.config, _overrides(args, "out"))
+    from isl.predict import predict  # validates the wells before it imports TensorFlow
+
     path = predict(config)
     print(f"predictions: {path}")
     return 0

@@ -80,7 +80,12 @@ def run_demo(config: DemoConfig) -> Path:
     from isl.predict import predict
 
     predictions = predict(
-        PredictConfig(checkpoint=out / "run", wells=(out / "wells" / "test",), out=out / "predictions")
+        PredictConfig(
+            checkpoint=out / "run",
+            wells=(out / "wells" / "test",),
+            out=out / "predictions",
+            input_panel=True,  # the demo shows the reconstruction of its z-planes too
+        )
     )
     from isl.evaluate import evaluate
     from isl.figures import make_figures

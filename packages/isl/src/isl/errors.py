@@ -17,4 +17,12 @@ class CheckpointError(IslError):
     """A checkpoint is missing, or its variables do not match the network."""
 
 
-__all__ = ["CheckpointError", "ConfigError", "DataError", "IslError"]
+class TrainingError(IslError, RuntimeError):
+    """Training cannot go on (a non-finite loss, out of memory); the message says what to try."""
+
+
+class ResourceError(IslError, MemoryError):
+    """TensorFlow ran out of memory; the message names the setting that lowers the footprint."""
+
+
+__all__ = ["CheckpointError", "ConfigError", "DataError", "IslError", "ResourceError", "TrainingError"]

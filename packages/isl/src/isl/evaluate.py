@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from isl.config import EvaluateConfig, save_config
-from isl.errors import DataError
+from isl.errors import ConfigError, DataError
 from isl.outputs import iter_prediction_wells, read_statistic, read_truth
 
 __all__ = ["METRIC_COLUMNS", "evaluate", "format_markdown_table"]
@@ -24,6 +24,8 @@ __all__ = ["METRIC_COLUMNS", "evaluate", "format_markdown_table"]
 logger = logging.getLogger(__name__)
 
 METRIC_COLUMNS = ("pearson_r", "ssim", "mae")
+#: Files an evaluation writes; an ``out`` holding any of them is not overwritten silently.
+_OUTPUTS = ("metrics.csv", "metrics.md", "metrics.json")
 
 
 def format_markdown_table(rows: list[dict[str, object]]) -> str:
@@ -47,6 +49,12 @@ def evaluate(config: EvaluateConfig) -> dict[str, dict[str, float]]:
     from cellsight_shared.io import atomic_write, write_json
     from cellsight_shared.metrics import mae, pearson_r, ssim
 
+    existing = [config.out / n for n in _OUTPUTS if (config.out / n).exists()]
+    if existing and not config.overwrite:
+        raise ConfigError(
+            f"{config.out} already holds an evaluation ({existing[0].name}); choose another --out "
+            "or set overwrite = true in the evaluate config"
+        )
     records = list(iter_prediction_wells(config.predictions))
     rows: list[dict[str, object]] = []
     pooled: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
@@ -92,12 +100,12 @@ def evaluate(config: EvaluateConfig) -> dict[str, dict[str, float]]:
         rows.append({"well": "all", "channel": channel, "pixels": true.size, **summary[channel]})
 
     config.out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(config.out / "metrics.csv", overwrite=True) as tmp:
+    with atomic_write(config.out / "metrics.csv", overwrite=config.overwrite) as tmp:
         with Path(tmp).open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=["well", "channel", "pixels", *METRIC_COLUMNS])
             writer.writeheader()
             writer.writerows(rows)
-    with atomic_write(config.out / "metrics.md", overwrite=True) as tmp:
+    with atomic_write(config.out / "metrics.md", overwrite=config.overwrite) as tmp:
         title = f"Prediction ({config.statistic}) vs truth, {len(records)} well(s)\n\n"
         Path(tmp).write_text(title + format_markdown_table(rows))
     write_json(config.out / "metrics.json", summary)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from isl.outputs import PredictionRecord, read_statistic, read_truth
+
 __all__ = [
     "BLACK",
     "MANGO",
@@ -38,6 +40,7 @@ __all__ = [
     "make_figures",
     "panel_boxes",
     "plot_loss_curve",
+    "target_panel_rows",
     "plot_pearson",
     "read_png_rgb16",
     "subtractive_error",
@@ -318,7 +321,7 @@ def make_figures(config) -> list[Path]:  # noqa: ANN001 - FiguresConfig, importe
     if config.metrics is not None:
         written.append(plot_pearson(config.metrics, config.out / "pearson_r.png"))
     if config.predictions is not None:
-        from isl.outputs import iter_prediction_wells, target_panel_rows
+        from isl.outputs import iter_prediction_wells
 
         for record in iter_prediction_wells(config.predictions):
             target = config.out / record.name / "target_error_panel.png"
@@ -326,3 +329,16 @@ def make_figures(config) -> list[Path]:  # noqa: ANN001 - FiguresConfig, importe
             rows = target_panel_rows(record, simplify=config.simplify_panels)
             written.append(write_error_panel(target, rows, simplify=config.simplify_panels, overwrite=True))
     return written
+
+
+def target_panel_rows(record: PredictionRecord, *, simplify: bool) -> Iterator[PanelRow]:
+    """Panel rows of the predicted channels, from the files (for ``isl figures``)."""
+    needed = ["median"] if simplify else ["mode", "median", "mean", "std"]
+    truth, masks = read_truth(record, record.channels)
+    for index, channel in enumerate(record.channels):
+        statistics = {s: read_statistic(record, channel, s) for s in needed}
+        yield PanelRow(
+            statistics=statistics,
+            truth=truth[..., index],
+            mask=np.full(truth.shape[:2], masks[index], np.float32),
+        )

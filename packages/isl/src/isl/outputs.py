@@ -27,7 +27,6 @@ __all__ = [
     "read_statistic",
     "read_truth",
     "statistic_filename",
-    "target_panel_rows",
     "write_statistic",
 ]
 
@@ -129,18 +128,3 @@ def read_truth(record: PredictionRecord, channels: Sequence[str]) -> tuple[np.nd
         derived=record.derived_channels,
     )
     return well.target_images(channels, record.derived_channels, record.region)
-
-
-def target_panel_rows(record: PredictionRecord, *, simplify: bool) -> Iterator[Any]:
-    """Panel rows of the predicted channels, from the files (for ``isl figures``)."""
-    from isl.figures import PanelRow
-
-    needed = ["median"] if simplify else ["mode", "median", "mean", "std"]
-    truth, masks = read_truth(record, record.channels)
-    for index, channel in enumerate(record.channels):
-        statistics = {s: read_statistic(record, channel, s) for s in needed}
-        yield PanelRow(
-            statistics=statistics,
-            truth=truth[..., index],
-            mask=np.full(truth.shape[:2], masks[index], np.float32),
-        )

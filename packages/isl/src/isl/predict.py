@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 from isl import __version__
 from isl.config import DataConfig, ModelConfig, PredictConfig, TrainConfig, save_config
 from isl.data import PatchLayout, WellFiles, check_wells, find_wells, interleave
-from isl.errors import CheckpointError, ConfigError
+from isl.errors import CheckpointError, ConfigError, ResourceError
 from isl.figures import PanelRow, write_error_panel
 from isl.outputs import PREDICTION_INFO, statistic_filename, write_statistic
 
@@ -52,6 +51,8 @@ def _resolve_checkpoint(config: PredictConfig) -> tuple[ModelConfig, DataConfig,
 
 def load_network(model: ModelConfig, checkpoint: Path, *, isl_run: bool) -> tuple[Any, int]:
     """Build the network and restore weights; return it with the checkpoint's step."""
+    import tensorflow as tf
+
     from isl.model import build_model
 
     net = build_model(model)
@@ -143,20 +144,31 @@ def _predict_well(
     in_values, in_masks = images.input_planes(model.num_z_values, model.input_channels, (0, 0, rows, cols))
     stack = interleave(in_values, in_masks)
     channels = config.channels or tuple(c for c in model.target_channels if _present(images, c, data))
+    # Only the heads whose outputs are written: the 26 input heads cost 3/4 of the head
+    # arithmetic and are computed only for the input panel.
     heads = [f"MAXPROJECT/{c}" for c in channels]
     if config.input_panel:
         heads = list(model.input_head_names) + heads
     panel_stats = ("median",) if config.simplify_panels else ("mode", "median", "mean", "std")
     row0, col0, out_rows, out_cols = output_region(rows, cols, reflect_pad=config.pad == "reflect")
-    predicted = predict_statistics(
-        net,
-        stack,
-        reflect_pad=config.pad == "reflect",
-        exact=config.stitching == "exact",
-        heads=heads,
-        show_progress=False,
-        **({"tile_size": config.tile_size} if config.tile_size else {}),
-    )
+    import tensorflow as tf
+
+    try:
+        predicted = predict_statistics(
+            net,
+            stack,
+            reflect_pad=config.pad == "reflect",
+            exact=config.stitching == "exact",
+            heads=heads,
+            show_progress=True,
+            **({"tile_size": config.tile_size} if config.tile_size else {}),
+        )
+    except tf.errors.ResourceExhaustedError as err:
+        raise ResourceError(
+            f"{well.name}: TensorFlow ran out of memory predicting a {rows}x{cols} crop with "
+            f"{len(heads)} heads; set a smaller tile_size (now {config.tile_size or 'default'}), "
+            "a smaller crop_size, fewer channels, or input_panel = false"
+        ) from err
     del stack
     if next(iter(predicted.values())).shape[:2] != (out_rows, out_cols):
         raise RuntimeError("prediction does not cover the region output_region() promised")

@@ -25,3 +25,5 @@ class EvaluateConfig(IslConfigModel):
     """Channels to evaluate; None = every predicted channel that has ground truth."""
     ssim_data_range: float = Field(default=1.0, gt=0.0)
     """Data range for SSIM; images are compared in [0, 1]."""
+    overwrite: bool = False
+    """Replace the metrics of an earlier evaluation in ``out`` (otherwise that is an error)."""

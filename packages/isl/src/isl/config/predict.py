@@ -41,8 +41,9 @@ class PredictConfig(IslConfigModel):
     """File format of the statistic images (16-bit)."""
     simplify_panels: bool = True
     """Three boxes per row (median, truth, error) instead of the full twelve."""
-    input_panel: bool = True
-    """Also write input_error_panel.png (the z-planes' reconstruction)."""
+    input_panel: bool = False
+    """Also compute the input-reconstruction heads and write input_error_panel.png (off by default:
+    with 26 z-values those heads are 3/4 of the head arithmetic)."""
     overwrite: bool = False
     """Replace an existing per-well output directory."""
     model: ModelConfig | None = None
@@ -54,8 +55,9 @@ class PredictConfig(IslConfigModel):
     the inference default)."""
     stitching: Literal["exact", "one_pass"] = "exact"
     """'exact' reproduces the original's stride-8 patch stitching (four phase passes of the
-    trunk); 'one_pass' is 2.5-3x faster, for previews: blocks at odd multiples of 8 px see
-    tower 4's 16-px grid shifted and differ slightly from the original."""
+    trunk); 'one_pass', for previews, does 2.4-3.2x fewer multiply-accumulates (a count;
+    BENCHMARKS.md has the measured speed, 1.36x at 370 px): blocks at odd multiples of 8 px see tower 4's
+    16-px grid shifted and differ slightly from the original."""
 
     @model_validator(mode="after")
     def _extent_without_padding(self) -> PredictConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
 import tensorflow as tf
@@ -67,10 +67,18 @@ def _prepare(
     return array, (skip, skip, height, width)
 
 
-def _select_heads(net: IslNetwork, heads: Sequence[str] | None) -> list[int]:
-    if heads is None:
-        return list(range(net.num_heads))
+#: ``heads`` of the prediction functions: names, or "targets" (the default) or "all".
+Heads = Sequence[str] | Literal["targets", "all"] | None
+
+
+def _select_heads(net: IslNetwork, heads: Heads) -> list[int]:
+    """Head indices: None/"targets" = the target heads only, "all" = every head, or by name."""
     names = list(net.head_names)
+    if heads is None or heads == "targets":
+        first = net.config.num_input_heads
+        return list(range(first, len(names))) if len(names) > first else list(range(len(names)))
+    if heads == "all":
+        return list(range(len(names)))
     unknown = [h for h in heads if h not in names]
     if unknown:
         raise DataError(f"unknown head(s) {unknown}; the network has {names}")
@@ -153,7 +161,7 @@ def _predict_tiled(
     tile_size: int,
     reflect_pad: bool,
     exact: bool,
-    heads: Sequence[str] | None,
+    heads: Heads,
     statistics: bool,
     show_progress: bool,
 ) -> np.ndarray | dict[str, np.ndarray]:
@@ -187,16 +195,19 @@ def predict_image(
     tile_size: int = DEFAULT_TILE_SIZE,
     reflect_pad: bool = False,
     exact: bool = True,
-    heads: Sequence[str] | None = None,
+    heads: Heads = None,
     show_progress: bool = True,
 ) -> np.ndarray:
     """Per-pixel probabilities [rows, cols, heads, num_classes] for a whole stack.
 
     ``stack`` is [H, W, input_depth] in [0, 1], planes interleaved as the network takes them. The
     result covers :func:`output_region`. ``exact=True`` reproduces the original's stride-8 patch
-    stitching (four phase-shifted passes); ``exact=False`` makes one pass (2.5-3x faster; blocks
-    at odd multiples of 8 px then see tower 4's grid shifted by 8 px, so they differ slightly from
-    the original). ``heads`` selects and orders heads by name (default: all). The output holds
+    stitching (four phase-shifted passes); ``exact=False`` makes one pass (counted: 3.2x fewer
+    multiply-accumulates for large tiles, 2.4x at 370 px; measured 1.36x faster in
+    BENCHMARKS.md; blocks at odd multiples of 8 px then see tower 4's grid shifted by 8 px, so
+    they differ slightly from the original).
+    ``heads`` selects and orders heads by name; the default (None or "targets") computes only the
+    target heads, "all" adds the input-reconstruction heads. The output holds
     ``num_classes`` floats per pixel and head: for large images use :func:`predict_statistics`.
     """
     result = _predict_tiled(
@@ -213,7 +224,7 @@ def predict_statistics(
     tile_size: int = DEFAULT_TILE_SIZE,
     reflect_pad: bool = False,
     exact: bool = True,
-    heads: Sequence[str] | None = None,
+    heads: Heads = None,
     show_progress: bool = True,
 ) -> dict[str, np.ndarray]:
     """Distribution statistics per pixel and head, each [rows, cols, heads] (see :data:`STATISTICS`).
@@ -237,16 +248,16 @@ def naive_patchwise(
     *,
     batch_size: int = 16,
     reflect_pad: bool = False,
-    heads: Sequence[str] | None = None,
+    heads: Heads = None,
     statistics: bool = False,
     show_progress: bool = True,
 ) -> np.ndarray | dict[str, np.ndarray]:
     """The original's inference: one 250x250 patch per 8x8 output block, at stride 8.
 
     Returns what :func:`predict_image` returns (or, with ``statistics=True``, what
-    :func:`predict_statistics` returns) for the same stack, with about 4x more arithmetic than
-    the tiled path (each patch recomputes a 250-px neighbourhood for 64 pixels). Kept as the
-    reference and for the benchmark.
+    :func:`predict_statistics` returns) for the same stack and ``heads``, with 4-4.7x more
+    multiply-accumulates than the exact tiled path (counted: each patch recomputes a 250-px
+    neighbourhood for 64 pixels). Kept as the reference and for the benchmark.
     """
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size}")

@@ -20,7 +20,7 @@ import tensorflow as tf
 from isl import __version__
 from isl.config import ModelConfig, TrainConfig, save_config
 from isl.data import PatchLayout, WellFiles, check_wells, find_wells
-from isl.errors import CheckpointError, ConfigError
+from isl.errors import CheckpointError, ConfigError, ResourceError, TrainingError
 from isl.losses import combine_head_losses, head_losses, head_sums_and_counts
 from isl.optimizer import Adam
 from isl.train.batchnorm import recalibrate_from_stream
@@ -294,11 +294,25 @@ def _loop(
     bar = progress(total=config.steps, initial=start, desc="train", unit="step", disable=not chief or None)
     try:
         for current in range(start + 1, config.steps + 1):
-            loss, per_head = train_step(iterator)
+            try:
+                loss, per_head = train_step(iterator)
+                loss_value = float(loss.numpy())
+            except tf.errors.ResourceExhaustedError as err:
+                raise ResourceError(
+                    f"TensorFlow ran out of memory at step {current} (batch {config.batch_size} "
+                    f"of {config.data.patch_size}-px patches, {len(heads)} heads); lower batch_size "
+                    "or data.patch_size, or train on more devices (strategy = 'mirrored'). "
+                    f"The run resumes from its last checkpoint. ({err.message.splitlines()[0]})"
+                ) from err
             step.assign(current)
-            loss_value = float(loss.numpy())
             if not np.isfinite(loss_value):
-                raise FloatingPointError(f"loss became {loss_value} at step {current}")
+                saved = manager.latest_checkpoint or "none yet"
+                raise TrainingError(
+                    f"the training loss became {loss_value} at step {current}; the weights are "
+                    f"no longer usable. Last checkpoint: {saved}. Try a lower learning_rate (now "
+                    f"{config.learning_rate:g}), check the wells for saturated or constant "
+                    "images, and resume from the checkpoint (or start a new --out)"
+                )
             bar.update(1)
             if current % config.log_every == 0 or current in (1, config.steps):
                 head_values = per_head.numpy()
