@@ -62,8 +62,10 @@ def _adam(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
-def _open_run(config: TrainConfig, resume: bool) -> Path:
+def _open_run(config: TrainConfig, resume: bool, rank: int = 0) -> Path:
     out = Path(config.out)
+    if rank != 0:  # rank 0 checks and creates the folder; the others only follow it
+        return out
     if resume:
         if not (out / "state.pt").is_file():
             raise DataError(f"{out} has no state.pt to resume from; start a new run instead")
@@ -109,7 +111,7 @@ def train(
     train_samples = [s for s in samples if s.group == "train"]
     if config.batch_size % world:
         raise ConfigError(f"batch_size {config.batch_size} must divide evenly over {world} processes")
-    out = _open_run(config, resume)
+    out = _open_run(config, resume, rank)
     device = torch.device(config.device)
     sampler = PatchSampler(train_samples, config.sampler)
     try:
