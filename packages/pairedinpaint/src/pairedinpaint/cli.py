@@ -184,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.set_defaults(handler=_train)
 
-    p = commands.add_parser("extract", help="features of every cell (five layers, one batched pass)")
+    p = commands.add_parser(
+        "predict", aliases=["extract"], help="features of every cell (five layers, one batched pass)"
+    )
     _common(p)
     p.add_argument("--weights", type=Path, help=".weights.h5 or the published Keras 2 .h5")
     p.add_argument("--layers", nargs="+")
