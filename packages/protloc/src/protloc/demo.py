@@ -2,7 +2,8 @@
 
 Four made-up proteins, one per pattern (nuclear, cytoplasmic, membrane, punctate), on fields
 written in the OpenCell layout. Both models are small versions of the originals (sizes in
-``DEMO_REGRESSION`` / ``DEMO_GAN``) so the whole demo runs in a few minutes on a laptop CPU.
+``DEMO_REGRESSION`` / ``DEMO_GAN``). With the defaults (4 x 10 fields of 96 px, 30 epochs each)
+the whole demo took 49 s wall time and 0.5 GB RSS on a shared 2-core machine (measured once).
 """
 
 from __future__ import annotations
