@@ -96,9 +96,10 @@ def tiny_network_factory():  # noqa: ANN201
     return make_tiny_network
 
 
-#: The learning test's demo: 30 steps of the real (narrow) network on nuclei only (r ~ 0.95).
+#: The learning test's demo: 45 steps of the real (narrow) network on nuclei only (held-out r 0.70-0.95
+#: over runs at 30 steps, whose floating-point order varies with the suite's device setup).
 DEMO_TOML = """
-steps = 30
+steps = 45
 channels = ["DAPI_CONFOCAL"]
 train_wells = 3
 test_wells = 1

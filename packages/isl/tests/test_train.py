@@ -181,13 +181,13 @@ def test_few_steps_on_the_real_sample_lower_the_loss(tmp_path: Path) -> None:
 
 
 def test_small_network_learns_the_nuclear_label(demo_run: Path) -> None:
-    """LEARNING: 30 steps on synthetic stacks -> Pearson r >= 0.7 for nuclei on a held-out well."""
+    """LEARNING: 45 steps on synthetic stacks -> Pearson r >= 0.7 for nuclei on a held-out well."""
     from cellsight_shared.io import read_json
 
     metrics = read_json(demo_run / "metrics" / "metrics.json")
     assert metrics["DAPI_CONFOCAL"]["pearson_r"] >= 0.7
     losses = _losses(demo_run / "run")
-    assert losses[30] < 0.8 * losses[1]
+    assert losses[45] < 0.8 * losses[1]
 
 
 def test_multi_worker_strategy_needs_a_cluster_description(monkeypatch: pytest.MonkeyPatch) -> None:
