@@ -9,6 +9,7 @@ image, and ``target_error_panel.png`` / ``input_error_panel.png`` are drawn as t
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,6 @@ def predict(config: PredictConfig) -> Path:
 def _predict_well(
     config: PredictConfig, model: ModelConfig, data: DataConfig, net: Any, well: WellFiles, step: int
 ) -> Path:
-    from cellsight_shared.io import atomic_write, write_json
     from isl.inference import original_input_crop, output_region, predict_statistics
 
     layout = PatchLayout(
@@ -151,8 +151,13 @@ def _predict_well(
         heads = list(model.input_head_names) + heads
     panel_stats = ("median",) if config.simplify_panels else ("mode", "median", "mean", "std")
     row0, col0, out_rows, out_cols = output_region(rows, cols, reflect_pad=config.pad == "reflect")
+    panel_values = in_values if config.input_panel else None  # only the input panel reuses them
+    del in_values
     import tensorflow as tf
 
+    # Statistics stream to disk tile by tile (one plane per statistic and head), so memory does
+    # not grow with the crop's area times the number of heads; the planes go once images exist.
+    scratch = tempfile.TemporaryDirectory(prefix=f".{well.name}.statistics-", dir=config.out)
     try:
         predicted = predict_statistics(
             net,
@@ -161,18 +166,50 @@ def _predict_well(
             exact=config.stitching == "exact",
             heads=heads,
             show_progress=True,
+            store_dir=Path(scratch.name),
             **({"tile_size": config.tile_size} if config.tile_size else {}),
         )
     except tf.errors.ResourceExhaustedError as err:
+        scratch.cleanup()
         raise ResourceError(
             f"{well.name}: TensorFlow ran out of memory predicting a {rows}x{cols} crop with "
             f"{len(heads)} heads; set a smaller tile_size (now {config.tile_size or 'default'}), "
             "a smaller crop_size, fewer channels, or input_panel = false"
         ) from err
+    except BaseException:
+        scratch.cleanup()
+        raise
     del stack
+    with scratch:
+        return _write_well(
+            config, model, data, well, step, images, layout, predicted, channels,
+            region=(row0, col0, out_rows, out_cols), in_values=panel_values, in_masks=in_masks,
+            panel_stats=panel_stats,
+        )  # fmt: skip
+
+
+def _write_well(
+    config: PredictConfig,
+    model: ModelConfig,
+    data: DataConfig,
+    well: WellFiles,
+    step: int,
+    images: Any,
+    layout: PatchLayout,
+    predicted: Any,
+    channels: tuple[str, ...],
+    *,
+    region: tuple[int, int, int, int],
+    in_values: np.ndarray | None,
+    in_masks: np.ndarray,
+    panel_stats: tuple[str, ...],
+) -> Path:
+    """Write one well's statistic images, panels and prediction.json (atomically)."""
+    from cellsight_shared.io import atomic_write, write_json
+
+    row0, col0, out_rows, out_cols = region
     if next(iter(predicted.values())).shape[:2] != (out_rows, out_cols):
         raise RuntimeError("prediction does not cover the region output_region() promised")
-    region = (row0, col0, out_rows, out_cols)
     truth, truth_masks = images.target_images(channels, layout.derived_channels, region)
     offset = model.num_input_heads if config.input_panel else 0
 
@@ -193,7 +230,7 @@ def _predict_well(
         )
         if channels:
             write_error_panel(folder / "target_error_panel.png", target_rows, simplify=config.simplify_panels)
-        if config.input_panel:
+        if in_values is not None:
             in_truth = in_values[row0 : row0 + out_rows, col0 : col0 + out_cols]
             in_truth = in_truth.reshape(out_rows, out_cols, -1)
             input_rows = (

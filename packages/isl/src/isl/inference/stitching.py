@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Literal, cast
 
 import numpy as np
@@ -20,6 +21,7 @@ from isl.inference.geometry import (
     output_region,
 )
 from isl.inference.statistics import STATISTICS, tf_statistics
+from isl.inference.store import ArrayStore, DiskStatistics, DiskStore, OutputStore
 from isl.model import GRID, MARGIN, PATCH_SIZE, IslNetwork
 
 __all__ = ["naive_patchwise", "predict_image", "predict_statistics"]
@@ -122,35 +124,6 @@ def _head_fn(net: IslNetwork, indices: list[int], statistics: bool) -> Callable:
     return _compiled(net, key, lambda: tf.function(run, reduce_retracing=True, autograph=False))
 
 
-class _Output:
-    """The stitched result: one array of probabilities, or one array per statistic.
-
-    Statistics go straight into separate [rows, cols, heads] arrays so that returning them needs
-    no copy (for a 1500-px crop each output array is already a few hundred MB).
-    """
-
-    def __init__(self, shape: tuple[int, int], heads: int, statistics: bool, classes: int) -> None:
-        self.statistics = statistics
-        if statistics:
-            self.arrays = [np.zeros((*shape, heads), np.float32) for _ in STATISTICS]
-        else:
-            self.arrays = [np.zeros((*shape, heads, classes), np.float32)]
-
-    def write(self, index: tuple, values: np.ndarray) -> None:
-        """Store ``values`` [..., heads, 6 or classes] at ``index`` of the spatial axes."""
-        if self.statistics:
-            for i, array in enumerate(self.arrays):
-                array[index] = values[..., i]
-        else:
-            self.arrays[0][index] = values
-
-    def result(self, region: tuple[int, int, int, int]) -> np.ndarray | dict[str, np.ndarray]:
-        """The requested region (a view, not a copy)."""
-        row0, col0, rows, cols = region
-        cropped = [a[row0 : row0 + rows, col0 : col0 + cols] for a in self.arrays]
-        return dict(zip(STATISTICS, cropped, strict=True)) if self.statistics else cropped[0]
-
-
 # -- the fully convolutional path ---------------------------------------------------------------
 
 
@@ -164,7 +137,8 @@ def _predict_tiled(
     heads: Heads,
     statistics: bool,
     show_progress: bool,
-) -> np.ndarray | dict[str, np.ndarray]:
+    store_dir: Path | None = None,
+) -> np.ndarray | dict[str, np.ndarray] | DiskStatistics:
     if tile_size < PATCH_SIZE or (tile_size - PATCH_SIZE) % GRID:
         raise DataError(f"tile_size must be 250 + 16k (e.g. {DEFAULT_TILE_SIZE}), got {tile_size}")
     array, region = _prepare(net, stack, reflect_pad)
@@ -174,7 +148,12 @@ def _predict_tiled(
     n_cols = (array.shape[1] - PATCH_SIZE) // BLOCK + 1
     row_segments = axis_segments(n_rows, steps, exact=exact)
     col_segments = axis_segments(n_cols, steps, exact=exact)
-    out = _Output((BLOCK * n_rows, BLOCK * n_cols), len(indices), statistics, net.config.num_classes)
+    shape = (BLOCK * n_rows, BLOCK * n_cols)
+    out: OutputStore
+    if store_dir is not None:
+        out = DiskStore(store_dir, shape, len(indices))
+    else:
+        out = ArrayStore(shape, len(indices), statistics, net.config.num_classes)
     embed, head = _embed_fn(net), _head_fn(net, indices, statistics)
     tiles = list(itertools.product(row_segments, col_segments))
     logger.debug("predicting %d tiles of at most %d px (exact=%s)", len(tiles), tile_size, exact)
@@ -226,17 +205,22 @@ def predict_statistics(
     exact: bool = True,
     heads: Heads = None,
     show_progress: bool = True,
-) -> dict[str, np.ndarray]:
+    store_dir: Path | None = None,
+) -> dict[str, np.ndarray] | DiskStatistics:
     """Distribution statistics per pixel and head, each [rows, cols, heads] (see :data:`STATISTICS`).
 
     Same tiling as :func:`predict_image`, but each tile is reduced to six numbers per pixel and
-    head right away, so memory stays bounded by the tile size and the output.
+    head right away. In memory the six arrays grow with the image area and the number of heads;
+    with ``store_dir`` (a new or empty directory) each tile's statistics go straight to one
+    ``.npy`` plane per statistic and head there, and a :class:`~isl.inference.store.DiskStatistics`
+    is returned whose ``stats[name][..., head]`` reads one plane, so memory stays flat in the
+    image size.
     """
     result = _predict_tiled(
         net, stack, tile_size=tile_size, reflect_pad=reflect_pad, exact=exact, heads=heads,
-        statistics=True, show_progress=show_progress,
+        statistics=True, show_progress=show_progress, store_dir=store_dir,
     )  # fmt: skip
-    return cast(dict[str, np.ndarray], result)
+    return cast("dict[str, np.ndarray] | DiskStatistics", result)
 
 
 # -- the original's patchwise path --------------------------------------------------------------
@@ -265,7 +249,7 @@ def naive_patchwise(
     indices = _select_heads(net, heads)
     n_rows = (array.shape[0] - PATCH_SIZE) // BLOCK + 1
     n_cols = (array.shape[1] - PATCH_SIZE) // BLOCK + 1
-    out = _Output((BLOCK * n_rows, BLOCK * n_cols), len(indices), statistics, net.config.num_classes)
+    out = ArrayStore((BLOCK * n_rows, BLOCK * n_cols), len(indices), statistics, net.config.num_classes)
     forward = _compiled(
         net,
         "patches",
