@@ -18,6 +18,7 @@ SPEED_KEYS = {
     "max_abs_difference", "identical", "naive_gmacs", "tiled_gmacs", "theoretical_speedup",
 }  # fmt: skip
 MEMORY_KEYS = {
+    "store", "exact",
     "image_size", "output_size", "heads", "seconds", "rss_before_predict_bytes",
     "peak_rss_bytes", "stack_bytes", "statistics_bytes", "peak_rss_gib", "under_4_gib",
 }  # fmt: skip
@@ -90,3 +91,20 @@ def test_training_profile_reports_steps_and_the_matmul_fraction() -> None:
     assert [r["unit"] for r in rows] == ["steps/s", "%"] and rows[1]["met"] is (
         run["fraction_of_matmul_peak"] >= 0.3
     )
+
+
+@pytest.mark.slow
+def test_memory_scaling_rows_come_from_child_processes_with_the_disk_store(tmp_path: Path) -> None:
+    """The scaling rows measure the narrow network at each size, streaming statistics to disk."""
+    config = BenchConfig(
+        model=TINY, speed_image_size=258, tile_size=266, batch_size=4, measure_training=False,
+        memory_image_size=258, memory_scaling_sizes=(258, 290),
+    )  # fmt: skip
+    result = run_benchmark(tmp_path, quick=True, config=config)
+
+    runs = result["memory_scaling"]
+    assert [r["image_size"][0] for r in runs] == [258, 290]
+    assert all(r["store"] == "disk" and r["exact"] is False for r in runs)
+    assert runs[1]["stack_bytes"] > runs[0]["stack_bytes"] and runs[1]["output_size"] == [48, 48]
+    rows = [f for f in result["figures"] if "narrow network" in f["name"]]
+    assert [r["value"] for r in rows] == [r["peak_rss_gib"] for r in runs]

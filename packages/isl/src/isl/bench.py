@@ -9,12 +9,9 @@ the figure holds everything a user's process would hold (TensorFlow, the stack, 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from pydantic import Field
 from isl.config.base import IslConfigModel, load_config
 from isl.config.model import ModelConfig
 from isl.errors import IslError
+from isl.memory_probe import measure_peak_memory, synthetic_stack
 
 __all__ = ["BenchConfig", "run_bench", "run_benchmark"]
 
@@ -49,6 +47,9 @@ class BenchConfig(IslConfigModel):
     """Side of the crop whose prediction's peak memory is measured (default 378 quick, 1500 full)."""
     measure_memory: bool = True
     """Run the peak-memory child process."""
+    memory_scaling_sizes: tuple[int, ...] | None = None
+    """Crop sides at which a narrow network's peak memory is measured, to show that streamed
+    statistics keep it flat in the image size (default: none quick, 1024 and 4096 full)."""
     tile_size: int = Field(default=250 + 16 * 16, ge=250)
     """Tile side of the fully convolutional path (250 + 16k)."""
     batch_size: int = Field(default=16, ge=1)
@@ -64,14 +65,6 @@ class BenchConfig(IslConfigModel):
     both full)."""
 
 
-def _synthetic_stack(config: ModelConfig, size: int, seed: int) -> np.ndarray:
-    """Random transmitted-light planes with all-ones presence masks, [size, size, depth]."""
-    rng = np.random.default_rng(seed)
-    stack = rng.random((size, size, config.input_depth), dtype=np.float32)
-    stack[..., 1::2] = 1.0  # odd planes are the presence masks
-    return stack
-
-
 def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     result = fn(*args, **kwargs)
@@ -83,7 +76,7 @@ def _speed(config: BenchConfig, size: int) -> dict[str, Any]:
     from isl.model import build_model, count_macs
 
     net = build_model(config.model, seed=config.seed)
-    stack = _synthetic_stack(config.model, size, config.seed)
+    stack = synthetic_stack(config.model, size, config.seed)
     options = {"show_progress": False, "heads": "all"}
     # Warm-up runs trace the compiled functions; only the second runs are timed.
     tiled = predict_image(net, stack, tile_size=config.tile_size, **options)
@@ -125,69 +118,26 @@ def _speed(config: BenchConfig, size: int) -> dict[str, Any]:
     }
 
 
-def _memory_probe(request: dict[str, Any]) -> dict[str, Any]:
-    """Run in a child process: predict statistics for a crop, report peak RSS (Linux VmHWM)."""
-    from isl.inference import predict_statistics
-    from isl.model import build_model
-
-    model = ModelConfig.model_validate(request["model"])
-    net = build_model(model, seed=request["seed"])
-    stack = _synthetic_stack(model, request["size"], request["seed"])
-    rss_before = _rss_kib("VmRSS")
-    stats, seconds = _timed(
-        predict_statistics, net, stack, tile_size=request["tile_size"], show_progress=False
-    )
-    return {
-        "image_size": [request["size"], request["size"]],
-        "output_size": list(stats["median"].shape[:2]),
-        "heads": int(stats["median"].shape[2]),
-        "seconds": round(seconds, 3),
-        "rss_before_predict_bytes": rss_before * 1024,
-        "peak_rss_bytes": _rss_kib("VmHWM") * 1024,
-        "stack_bytes": int(stack.nbytes),
-        "statistics_bytes": int(sum(v.nbytes for v in stats.values())),
-    }
-
-
-def _rss_kib(field: str) -> int:
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    import resource  # not Linux: the peak is all getrusage knows
-
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
-_CHILD = (
-    "import json, sys\n"
-    "from isl.bench import _memory_probe\n"
-    "print(json.dumps(_memory_probe(json.loads(sys.argv[1]))))\n"
+#: The narrow network of the memory-scaling rows: the statistics, not the tiles, grow with area.
+_SCALING_MODEL = ModelConfig(
+    num_z_values=3,
+    target_channels=("DAPI_CONFOCAL", "CELLMASK_CONFOCAL", "MAP2_CONFOCAL"),
+    base_depth=8,
+    projection_depth=2,
 )
 
 
 def _memory(config: BenchConfig, size: int) -> dict[str, Any]:
-    request = {
-        "model": config.model.model_dump(mode="json"),
-        "size": size,
-        "tile_size": config.tile_size,
-        "seed": config.seed,
-    }
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, json.dumps(request)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise IslError(f"the memory benchmark process failed:\n{proc.stderr[-2000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["peak_rss_gib"] = result["peak_rss_bytes"] / 2**30
-    result["under_4_gib"] = result["peak_rss_bytes"] < 4 * 2**30
-    return result
+    return measure_peak_memory(config.model, size, tile_size=config.tile_size, seed=config.seed)
+
+
+def _memory_scaling(config: BenchConfig, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Peak memory of a narrow network at each crop side in ``sizes`` (one pass, disk store)."""
+    return [
+        {"network": "narrow (base depth 8, 3 z-planes, 3 targets)", **measure_peak_memory(
+            _SCALING_MODEL, size, tile_size=config.tile_size, seed=config.seed, exact=False)}
+        for size in sizes
+    ]  # fmt: skip
 
 
 def run_benchmark(out_dir: Path, *, quick: bool = True, config: BenchConfig | None = None) -> dict[str, Any]:
@@ -236,6 +186,11 @@ def run_benchmark(out_dir: Path, *, quick: bool = True, config: BenchConfig | No
     if config.measure_memory:
         logger.info("measuring peak memory predicting a %d px crop", memory_size)
         result["memory"] = _memory(config, memory_size)
+        sizes = config.memory_scaling_sizes
+        sizes = sizes if sizes is not None else (() if quick else (1024, 4096))
+        if sizes:
+            logger.info("measuring peak memory of a narrow network at %s px", list(sizes))
+            result["memory_scaling"] = _memory_scaling(config, sizes)
     result["figures"] = _figures(result)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -286,6 +241,16 @@ def _figures(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "target": f"< {targets['peak_memory_below_gib']:g} GiB",
                 "met": memory["peak_rss_gib"] < targets["peak_memory_below_gib"],
                 "note": f"paper network, {memory['seconds']:.0f} s including tracing",
+            }
+        )
+    for run in result.get("memory_scaling", []):
+        figures.append(
+            {
+                "name": f"peak memory, {run['image_size'][0]} px crop, narrow network",
+                "value": run["peak_rss_gib"],
+                "unit": "GiB",
+                "note": f"statistics streamed to disk ({run['statistics_bytes'] / 2**30:.2f} GiB "
+                f"in memory otherwise); the input stack alone is {run['stack_bytes'] / 2**30:.2f} GiB",
             }
         )
     return figures + _training_figures(result)
