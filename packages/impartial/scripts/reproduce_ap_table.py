@@ -5,7 +5,9 @@
 ``train.toml`` is a TrainConfig whose ``[data]`` names the train and test images and whose
 ``[model]`` uses the dataset's preset tasks (e.g. ``impartial.config.PRESETS["vectra2ch"]``).
 It trains with the paper's schedule, predicts every image with 5 checkpoints x 10 MC passes,
-chooses the threshold on the train images and writes metrics.csv / metrics.md per task.
+chooses the threshold on the train images and writes metrics.csv / metrics.md per task and
+class, each class scored against the GT label map its ``gt_index_task{t}`` CSV column names
+(v2 npz + CSV layout; ``data.files_csv`` adds the files.csv test images).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     """Train, predict and evaluate one dataset; returns 0."""
     from impartial.config import TrainConfig, load_toml
     from impartial.data import load_dataset
-    from impartial.evaluate import evaluate_probabilities, write_tables
+    from impartial.evaluate import evaluate_tasks, write_tables
     from impartial.predict import load_ensemble, predict_image
     from impartial.train.loop import train
 
@@ -36,18 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     run = train(config, samples=samples)
     ens = load_ensemble(run)
     maps = {s.name: predict_image(ens, s.image, mc_passes=10) for s in samples}
-    train_names = [s.name for s in samples if s.group == "train" and s.label is not None]
-    test_names = [s.name for s in samples if s.group == "test" and s.label is not None]
-    for task_index, task in enumerate(mc.tasks):
-        for c in range(task.classes):
-            probs = {n: m[task.name].prob[c] for n, m in maps.items()}
-            # the GT class of (task, class): one label map per GT class, in task order
-            gt_index = sum(t.classes for t in mc.tasks[:task_index]) + c
-            labels = {
-                s.name: s.label[min(gt_index, s.label.shape[0] - 1)] for s in samples if s.label is not None
-            }
-            rows = evaluate_probabilities(probs, labels, train_names, test_names)
-            write_tables(rows, args.out / f"metrics_{task.name}_class{c}")
+    # each class is scored against the label map its gt_index_task{t} column names (v2 CSV),
+    # else against one label map per class in task order
+    for key, rows in evaluate_tasks(
+        {n: {t: m.prob for t, m in per.items()} for n, per in maps.items()}, samples, mc.tasks
+    ).items():
+        write_tables(rows, args.out / f"metrics_{key}")
     return 0
 
 

@@ -87,3 +87,12 @@ def test_train_predict_evaluate_from_the_command_line(tmp_path, tiny_sample):
     )
     assert not (tmp_path / "p2").exists()
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["base"] == 4
+
+
+def test_bench_masking_part_writes_its_figure(tmp_path):
+    """`impartial bench --only masking` measures one figure in the tools/bench.py schema."""
+    assert main(["bench", "--out", str(tmp_path / "b"), "--only", "masking"]) == 0
+    result = json.loads((tmp_path / "b" / "bench.json").read_text())
+    (fig,) = result["figures"]
+    assert fig["name"].startswith("blind-spot masking") and fig["value"] > 1 and isinstance(fig["met"], bool)
+    assert result["details"]["parts"] == ["masking"]

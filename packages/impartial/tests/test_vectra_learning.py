@@ -15,7 +15,7 @@ from impartial.config import DataConfig, FinetuneConfig, ModelConfig, SamplerCon
 
 
 @pytest.mark.slow
-def test_vectra_scribbles_beat_otsu_and_finetune_round(vectra_dir, tmp_path):
+def test_vectra_scribbles_beat_otsu_and_finetune_round(vectra_dir, tmp_path, capsys):
     """Train from generated scribbles, evaluate held-out images, finetune once."""
     from impartial.data import load_dataset
     from impartial.evaluate import evaluate_probabilities, score_instances
@@ -62,19 +62,16 @@ def test_vectra_scribbles_beat_otsu_and_finetune_round(vectra_dir, tmp_path):
     t0 = time.perf_counter()
     finetune(FinetuneConfig(out=tmp_path / "ft", run=run, data=extra, epochs=2, npatches_epoch=192))
     ft_s = time.perf_counter() - t0
-    print(
-        json.dumps(
-            {
-                "scribble_coverage": cover,
-                "AP50": ap,
-                "otsu_AP50": otsu,
-                "train_s": train_s,
-                "finetune_2_epochs_s": ft_s,
-                "rows": rows,
-            },
-            default=float,
-        )
-    )
+    figures = {
+        "scribble_coverage": cover,
+        "AP50": ap,
+        "otsu_AP50": otsu,
+        "train_s": train_s,
+        "finetune_2_epochs_s": ft_s,
+        "rows": rows,
+    }
+    with capsys.disabled():
+        print("\nimpartial vectra:", json.dumps(figures, default=float))
     assert cover < 0.05
     assert max(ap.values()) > otsu, (ap, otsu)
     assert (tmp_path / "ft" / "checkpoints" / "cycle0.pt").is_file()

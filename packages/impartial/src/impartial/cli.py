@@ -46,11 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("evaluate", help="threshold chosen on train images, AP/mAP/F1/PQ/AJI on test")
     p.add_argument("predictions", type=Path)
-    p.add_argument("--labels", type=Path, required=True)
+    p.add_argument(
+        "--labels", type=Path, required=True, help="folder of label TIFFs / ROI zips, or a v2 scribble CSV"
+    )
     p.add_argument("--train", nargs="+", required=True)
     p.add_argument("--test", nargs="+", required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--task", default=None)
+    p.add_argument("--class-index", type=int, default=0, help="foreground class of the task")
+    p.add_argument("--files-csv", type=Path, default=None, help="v2 files.csv listing the test images")
+    p.add_argument("--label-index", type=int, default=None, help="label map to score (overrides gt_index)")
     p.set_defaults(handler=_evaluate)
 
     p = commands.add_parser("demo", help="run the main job on small synthetic data")
@@ -61,7 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("bench", help="speed and memory benchmarks (bench.json)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--quick", action="store_true")
+    p.add_argument("--quick", action="store_true", help="smaller inputs; base-16 U-Net for the memory run")
+    p.add_argument(
+        "--only", nargs="+", choices=["speed", "masking", "memory"], help="measure only these figures"
+    )
+    p.add_argument("--repeats", type=int, default=None, help="timed training steps (best counts)")
     p.set_defaults(handler=_bench)
     return parser
 
@@ -111,6 +120,9 @@ def _evaluate(args: argparse.Namespace) -> None:
             test=args.test,
             out=args.out,
             task=args.task,
+            class_index=args.class_index,
+            files_csv=args.files_csv,
+            label_index=args.label_index,
         )
     )
 
@@ -126,7 +138,8 @@ def _bench(args: argparse.Namespace) -> None:
     from impartial.bench import run_bench
     from impartial.config import BenchConfig
 
-    run_bench(BenchConfig(out=args.out, quick=args.quick))
+    parts = {"parts": args.only} if args.only else {}
+    run_bench(BenchConfig(out=args.out, quick=args.quick, repeats=args.repeats, **parts))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

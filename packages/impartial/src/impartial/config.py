@@ -192,7 +192,9 @@ class DataConfig(_Model):
     root: Path | None = None
     """tiff_roi: <name>.tif + labels/final/<name>.zip; tiff_pairs: images/, labels/ (scribbles/)."""
     csv: Path | None = None
-    """npz_csv: the v2 scribble CSV (input_dir, input_file, scribble_file, ...)."""
+    """npz_csv: the v2 scribble CSV (input_dir, input_file, scribble_file, ..., gt_index_task{t})."""
+    files_csv: Path | None = None
+    """npz_csv: the v2 files.csv; its group = test images join as held-out images."""
     train: list[str] = Field(default_factory=list)
     """Image names (stems) to train on; empty = every image with a label or scribble."""
     test: list[str] = Field(default_factory=list)
@@ -269,12 +271,17 @@ class EvaluateConfig(_Model):
 
     predictions: Path
     labels: Path
-    """Folder of ground-truth label TIFFs or ImageJ ROI zips named like the images."""
+    """Folder of ground-truth label TIFFs or ImageJ ROI zips named like the images, or a v2
+    scribble CSV (labels from its npz files, chosen by its gt_index_task{t} columns)."""
     train: list[str]
     test: list[str]
     out: Path
     task: str | None = None
-    class_index: int = 0
+    class_index: int = Field(default=0, ge=0)
+    files_csv: Path | None = None
+    """With a v2 CSV as labels: the files.csv that also lists the test images."""
+    label_index: int | None = Field(default=None, ge=0)
+    """Score against this label map (of a multi-map label) instead of the gt_index mapping."""
 
 
 class DemoConfig(_Model):
@@ -293,6 +300,13 @@ class BenchConfig(_Model):
 
     out: Path
     quick: bool = False
+    """Smaller batches and images for the speed figures; a base-16 U-Net for the memory run."""
+    parts: list[Literal["speed", "masking", "memory"]] = Field(
+        default_factory=lambda: ["speed", "masking", "memory"], min_length=1
+    )
+    """Which figures to measure (the 4096^2 memory run of the full network takes minutes)."""
+    repeats: int | None = Field(default=None, ge=1)
+    """Timed training steps (default 2; the best counts)."""
 
 
 def load_toml(path: Path, model: type[BaseModel], **overrides: object) -> BaseModel:

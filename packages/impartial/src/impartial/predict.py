@@ -202,5 +202,7 @@ def predict(config: PredictConfig) -> Path:
             write_tiff(tmp / stem / "instances_watershed.tif", inst.astype(np.int32))
         overlay_panel(img, fg, first.entropy, inst, tmp / stem / "overlay.png", title=stem)
     write_json(tmp / "config.json", json.loads(config.model_dump_json()))
+    # the task order, so that evaluate can read a v2 CSV's gt_index_task{t} for a task name
+    write_json(tmp / "tasks.json", [json.loads(t.model_dump_json()) for t in ens.config.tasks])
     tmp.rename(out)
     return out

@@ -7,7 +7,9 @@ Layouts:
   optional ``root/scribbles/<name>.tif``.
 - ``npz_csv`` (v2): a scribble CSV with ``input_dir, input_file, scribble_file`` naming image npz
   files (``image`` (H, W, C), ``label`` (H, W, L)) and scribble npz files (``scribble`` (H, W, S),
-  ``val_mask`` (H, W)). Relative or stale ``input_dir`` values resolve next to the CSV.
+  ``val_mask`` (H, W)). Relative or stale ``input_dir`` values resolve next to the CSV. The
+  columns ``gt_index_task{t}`` ("[0]", "[1, 2]") say which label map (of the L in ``label``) each
+  foreground class of task t is scored against (the original's ``ix_gt_labels``).
 
 A scribble file is either a label image (0 = none, i = scribble channel i - 1, e.g. 1 = cell,
 2 = background for one task: what napari's Labels layer or Fiji's pencil draw) or a (S, H, W)
@@ -29,6 +31,8 @@ from impartial.errors import DataError
 __all__ = [
     "Sample",
     "check_scribbles",
+    "gt_label_indices",
+    "parse_gt_index",
     "load_dataset",
     "normalize_image",
     "read_image",
@@ -54,6 +58,8 @@ class Sample:
     val_mask: np.ndarray | None = None
     """uint8 (H, W), 1 inside the validation square."""
     group: str = "train"
+    gt_index: tuple[tuple[int, ...], ...] | None = None
+    """Per task, the label map (index into ``label``) of each foreground class (v2 CSV)."""
 
 
 def _read_tiff(path: Path) -> np.ndarray:
@@ -207,8 +213,13 @@ def check_scribbles(samples: list[Sample], n_channels: int) -> None:
 
 
 def _resolve(csv_path: Path, input_dir: str, name: str) -> Path:
-    candidate = Path(input_dir) / name
-    return candidate if candidate.is_file() else csv_path.parent / name
+    """``input_dir / name`` (relative to the CSV) if it exists, else the file beside the CSV."""
+    if input_dir:
+        folder = Path(input_dir)
+        folder = folder if folder.is_absolute() else csv_path.parent / folder
+        if (folder / name).is_file():
+            return folder / name
+    return csv_path.parent / name
 
 
 def _load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -226,34 +237,148 @@ def _load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         raise DataError(f"{path} is not a readable npz file ({err})") from err
 
 
-def _load_npz_csv(config: DataConfig) -> list[Sample]:
-    if config.csv is None or not config.csv.is_file():
-        raise DataError(f"data.csv {config.csv} does not exist; give the v2 scribble CSV")
-    with config.csv.open(newline="") as fh:
+def parse_gt_index(text: str, *, where: str) -> tuple[int, ...]:
+    """A ``gt_index_task{t}`` cell ("[0]", "[1, 2]", "['1', ' 2']") as label-map indices."""
+    body = text.strip()
+    if not (body.startswith("[") and body.endswith("]")) or not body[1:-1].strip():
+        raise DataError(f"{where}: expected a list of label-map indices such as [0] or [1, 2], got {text!r}")
+    out = []
+    for item in body[1:-1].split(","):
+        item = item.strip().strip("'\"").strip()
+        if not item.isdigit():
+            raise DataError(f"{where}: {item!r} in {text!r} is not a label-map index (an integer >= 0)")
+        out.append(int(item))
+    return tuple(out)
+
+
+def _gt_index_columns(row: dict[str, str], where: str) -> tuple[tuple[int, ...], ...] | None:
+    tasks = []
+    while f"gt_index_task{len(tasks)}" in row:
+        col = f"gt_index_task{len(tasks)}"
+        tasks.append(parse_gt_index(row[col] or "", where=f"{where}, column {col}"))
+    known = {f"gt_index_task{t}" for t in range(len(tasks))}
+    extra = sorted(k for k in row if k and k.startswith("gt_index_task") and k not in known)
+    if extra:
+        raise DataError(
+            f"{where}: columns {extra} do not follow gt_index_task0..{len(tasks) - 1}; "
+            "number the tasks from 0 without gaps"
+        )
+    return tuple(tasks) or None
+
+
+def gt_label_indices(tasks: list, sample: Sample) -> list[list[int]]:
+    """For each task and foreground class, the index of the GT label map it is scored against.
+
+    The v2 CSV's ``gt_index_task{t}`` columns when the sample has them; otherwise one label map
+    per foreground class in task order; a single label map (whole-cell labels) serves a
+    single-class layout.
+    """
+    if sample.label is None:
+        raise DataError(f"{sample.name}: no ground-truth labels to score against")
+    n_maps = sample.label.shape[0]
+    classes = [t.classes for t in tasks]
+    if sample.gt_index is not None:
+        if len(sample.gt_index) != len(tasks):
+            raise DataError(
+                f"{sample.name}: the CSV has gt_index_task0..{len(sample.gt_index) - 1} "
+                f"({len(sample.gt_index)} tasks) but the model has {len(tasks)} tasks"
+            )
+        out = []
+        for t, (idx, c) in enumerate(zip(sample.gt_index, classes, strict=True)):
+            if len(idx) != c:
+                raise DataError(
+                    f"{sample.name}: gt_index_task{t} lists {len(idx)} label maps {list(idx)} but "
+                    f"task {tasks[t].name!r} has {c} foreground classes"
+                )
+            out.append(list(idx))
+    elif n_maps == sum(classes):
+        starts = [sum(classes[:t]) for t in range(len(classes))]
+        out = [list(range(s, s + c)) for s, c in zip(starts, classes, strict=True)]
+    elif n_maps == 1 and sum(classes) == 1:
+        out = [[0]]
+    else:
+        raise DataError(
+            f"{sample.name}: {n_maps} label maps for {sum(classes)} foreground classes over "
+            f'{len(tasks)} tasks; give gt_index_task{{t}} columns in the CSV (e.g. "[1, 2]")'
+        )
+    bad = [i for idx in out for i in idx if i >= n_maps]
+    if bad:
+        raise DataError(
+            f"{sample.name}: gt_index names label maps {bad} but the label holds {n_maps} "
+            f"(0..{n_maps - 1}); fix the gt_index_task columns"
+        )
+    return out
+
+
+def _read_csv(path: Path | None, what: str) -> list[dict[str, str]]:
+    if path is None or not Path(path).is_file():
+        raise DataError(f"{what} {path} does not exist; give the v2 CSV")
+    with Path(path).open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    for col in ("input_dir", "input_file"):
-        if rows and col not in rows[0]:
-            raise DataError(f"{config.csv} lacks the column {col!r}; found {list(rows[0])}")
-    samples = []
+    if rows and "input_file" not in rows[0]:
+        raise DataError(f"{path} lacks the column 'input_file'; found {list(rows[0])}")
+    return rows
+
+
+def _npz_sample(
+    csv_path: Path, row: dict[str, str], how: str, *, group: str, gt_index: tuple | None, where: str
+) -> Sample:
+    """One v2 image npz (and its scribble npz when the row names one)."""
+    input_dir = row.get("input_dir") or ""
+    img = _load_npz(_resolve(csv_path, input_dir, row["input_file"]), ("image",))
+    image = normalize_image(np.moveaxis(np.atleast_3d(img["image"]), -1, 0).astype(np.float32), how)
+    if not np.isfinite(image).all():
+        raise DataError(f"{row['input_file']}: NaN or infinite pixels")
+    label = None
+    if "label" in img:
+        lab = np.moveaxis(np.atleast_3d(img["label"]), -1, 0)
+        label = np.stack([check_instance_labels(x, where=row["input_file"], relabel=True) for x in lab])
+    scribble = val_mask = None
+    if row.get("scribble_file"):
+        scr = _load_npz(_resolve(csv_path, input_dir, row["scribble_file"]), ("scribble",))
+        scribble = (np.moveaxis(np.atleast_3d(scr["scribble"]), -1, 0) > 0).astype(np.uint8)
+        if "val_mask" in scr:
+            val_mask = (scr["val_mask"] > 0).astype(np.uint8)
+    if gt_index is not None and label is not None:
+        bad = sorted({i for idx in gt_index for i in idx if i >= label.shape[0]})
+        if bad:
+            raise DataError(
+                f"{where}: gt_index columns name label maps {bad} but "
+                f"{row['input_file']} holds {label.shape[0]} (0..{label.shape[0] - 1})"
+            )
+    return Sample(Path(row["input_file"]).stem, image, label, scribble, val_mask, group, gt_index)
+
+
+def _load_npz_csv(config: DataConfig) -> list[Sample]:
+    """The scribble CSV's images (train); with ``files_csv``, its group = test images too."""
+    rows = _read_csv(config.csv, "data.csv")
     how = "none" if config.normalize == "auto" else config.normalize
-    for row in rows:
-        img = _load_npz(_resolve(config.csv, row["input_dir"], row["input_file"]), ("image",))
-        image = normalize_image(np.moveaxis(np.atleast_3d(img["image"]), -1, 0).astype(np.float32), how)
-        if not np.isfinite(image).all():
-            raise DataError(f"{row['input_file']}: NaN or infinite pixels")
-        label = None
-        if "label" in img:
-            lab = np.moveaxis(np.atleast_3d(img["label"]), -1, 0)
-            label = np.stack([check_instance_labels(x, where=row["input_file"], relabel=True) for x in lab])
-        scribble = val_mask = None
-        if row.get("scribble_file"):
-            scr = _load_npz(_resolve(config.csv, row["input_dir"], row["scribble_file"]), ("scribble",))
-            scribble = (np.moveaxis(np.atleast_3d(scr["scribble"]), -1, 0) > 0).astype(np.uint8)
-            if "val_mask" in scr:
-                val_mask = (scr["val_mask"] > 0).astype(np.uint8)
-        name = Path(row["input_file"]).stem
-        group = row.get("group") or ("train" if scribble is not None else "test")
-        samples.append(Sample(name, image, label, scribble, val_mask, group))
+    samples = []
+    for number, row in enumerate(rows, start=2):
+        where = f"{config.csv}, line {number}"
+        gt_index = _gt_index_columns(row, where)
+        default = "train" if row.get("scribble_file") else "test"
+        samples.append(
+            _npz_sample(
+                config.csv, row, how, group=row.get("group") or default, gt_index=gt_index, where=where
+            )
+        )
+    if config.files_csv is not None:
+        # the original scored every files.csv image with the first scribble row's gt_index
+        first = samples[0].gt_index if samples else None
+        seen = {s.name for s in samples}
+        for number, row in enumerate(_read_csv(config.files_csv, "data.files_csv"), start=2):
+            name = Path(row["input_file"]).stem
+            if name in seen:
+                continue
+            if (row.get("group") or "test") != "test":
+                log.warning(
+                    "%s: %s is a train image without scribbles; it is not used", config.files_csv, name
+                )
+                continue
+            where = f"{config.files_csv}, line {number}"
+            row = {k: v for k, v in row.items() if k != "scribble_file"}
+            samples.append(_npz_sample(config.files_csv, row, how, group="test", gt_index=first, where=where))
     return samples
 
 

@@ -51,24 +51,40 @@ class PatchSampler:
             kind = "validation square" if validation else "training area"
             raise DataError(f"no image has a non-empty {kind} to sample patches from")
 
+    def centres(self, i: int, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` patch centres (y, x) of image ``i``, drawn from its probability map (before jitter)."""
+        w = self.images[i].shape[2]
+        c = torch.multinomial(self.probs[i], n, replacement=True, generator=generator)
+        return c // w, c % w
+
+    def jitter(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Shifts in -(s-1)..(s-1) as the original: U{0..s-1} with a random sign (0 twice as likely)."""
+        s = self.config.shift_crop
+        value = torch.randint(0, s, (n,), generator=generator)
+        sign = torch.randint(0, 2, (n,), generator=generator)
+        return value * (1 - 2 * sign)
+
     def draw(self, n_total: int, generator: torch.Generator) -> torch.Tensor:
-        """(N, 3) int64 rows (image, y0, x0): images in shuffled order, max(N / n, min) patches each."""
+        """(N, 3) int64 rows (image, y0, x0): images in shuffled order, max(N / n, min) patches each.
+
+        As the original, an image's patches are added before the running count is compared, and
+        sampling stops once the count exceeds ``n_total``.
+        """
         cfg = self.config
         n_img = len(self.images)
         per = max(int(n_total / n_img), cfg.min_npatch_image)
+        p = cfg.patch_size
         rows, count = [], 0
         for i in torch.randperm(n_img, generator=generator).tolist():
             h, w = self.images[i].shape[1:]
-            c = torch.multinomial(self.probs[i], per, replacement=True, generator=generator)
-            s = cfg.shift_crop
-            cy = c // w + torch.randint(-(s - 1), s, (per,), generator=generator)
-            cx = c % w + torch.randint(-(s - 1), s, (per,), generator=generator)
-            p = cfg.patch_size
+            cy, cx = self.centres(i, per, generator)
+            cy = cy + self.jitter(per, generator)
+            cx = cx + self.jitter(per, generator)
             y0 = torch.clamp(torch.clamp(cy + p // 2, max=h) - p, min=0)
             x0 = torch.clamp(torch.clamp(cx + p // 2, max=w) - p, min=0)
             rows.append(torch.stack([torch.full((per,), i), y0, x0], dim=1))
             count += per
-            if count >= n_total:
+            if count > n_total:
                 break
         return torch.cat(rows)
 
