@@ -9,6 +9,7 @@ from isl.config.model import ModelConfig
 from isl.errors import DataError
 from isl.inference import (
     STATISTICS,
+    auto_tile_size,
     distribution_statistics,
     naive_patchwise,
     original_input_crop,
@@ -61,6 +62,44 @@ def test_tiled_prediction_equals_naive_patchwise(net, stack, naive) -> None:  # 
     np.testing.assert_allclose(tiled.sum(axis=-1), 1.0, atol=1e-5)
     np.testing.assert_allclose(tiled, naive, atol=1e-5, rtol=0)
     assert naive.std(axis=(0, 1)).mean() > 1e-3  # the output is not constant
+
+
+def test_exact_path_equals_the_four_pass_path(net, stack) -> None:  # noqa: ANN001
+    """The shared-trunk exact tiles and four full phase passes give the same probabilities."""
+    from isl.inference.stitching import _predict_tiled
+
+    options = {"tile_size": TILE, "reflect_pad": False, "exact": True, "heads": "all", "statistics": False}
+    four = _predict_tiled(net, stack, show_progress=False, path="four_pass", **options)
+    shared = _predict_tiled(net, stack, show_progress=False, **options)
+
+    np.testing.assert_allclose(shared, four, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("tile", [None, 250 + 16 * 2])
+def test_exact_path_equals_naive_with_reflect_padding(net, tile) -> None:  # noqa: ANN001
+    """Padded, non-square, sides not of the 8- or 16-px grid: every pixel equals the patches'."""
+    image = np.random.default_rng(5).random((61, 45, TINY.input_depth), dtype=np.float32)
+    heads = ["MAXPROJECT/DAPI_CONFOCAL"]
+
+    exact = predict_image(net, image, tile_size=tile, reflect_pad=True, heads=heads, show_progress=False)
+    naive = naive_patchwise(net, image, batch_size=32, reflect_pad=True, heads=heads, show_progress=False)
+
+    assert exact.shape == naive.shape == (61, 45, 1, 256)
+    np.testing.assert_allclose(exact, naive, atol=1e-5, rtol=0)
+
+
+def test_paper_network_exact_path_equals_naive_patchwise() -> None:
+    """The paper-size network (base depth 400) on a 266x258 stack: 3 x 2 blocks, within 1e-5."""
+    config = ModelConfig()
+    network = build_model(config, seed=0)
+    stack = np.random.default_rng(6).random((266, 258, config.input_depth), dtype=np.float32)
+    heads = ["MAXPROJECT/DAPI_CONFOCAL"]
+
+    exact = predict_image(network, stack, heads=heads, show_progress=False)
+    naive = naive_patchwise(network, stack, batch_size=6, heads=heads, show_progress=False)
+
+    assert exact.shape == naive.shape == (24, 16, 1, 256)
+    np.testing.assert_allclose(exact, naive, atol=1e-5, rtol=0)
 
 
 def test_tiled_statistics_equal_statistics_of_naive_probabilities(net, stack, naive) -> None:  # noqa: ANN001
@@ -127,16 +166,53 @@ def test_output_region_and_original_crop() -> None:
         original_input_crop(300, 300)
 
 
-def test_tiled_path_needs_about_4x_fewer_operations_than_patches() -> None:
-    """The paper network on a 1500-px crop: about 4.2x fewer multiply-accumulates than patches.
+def test_multiply_accumulate_counts_per_output_pixel() -> None:
+    """The paper network's counts: patchwise 63.72 M per pixel; one pass 3.05 M + 1.15 M heads.
 
-    Tower 4's 16-px grid forces four passes of the trunk, and most of the trunk's arithmetic
-    (the upper stack) runs at full resolution, so the saving is bounded near 5x.
+    The shared-trunk exact path tends to about 9.07 M (7.0x) for large tiles, 9.25 M without
+    splitting the first upper module; four full passes tended to 13.4 M (4.75x). On a 1500-px crop
+    with the automatic tile the exact path needs 7.1x fewer than patches with the target heads.
     """
+    from isl.model.plan import count_exact_tile_macs, head_macs_per_pixel
+
     config = ModelConfig()
-    patches = ((1500 - 250) // 8 + 1) ** 2
-    ratio = count_macs(config) * patches / tiled_macs(config, 1500, 1500)
-    assert 4.0 < ratio < 4.75  # 4.75: the limit for infinitely large tiles
+    assert count_macs(config) / 64 == pytest.approx(63.72e6, rel=1e-4)
+    assert head_macs_per_pixel(config) == 35 * 128 * 256 == 1_146_880
+    side = 250 + 16 * 511
+    trunk = count_macs(config, (side, side), heads=False) / (side - 242) ** 2
+    assert trunk == pytest.approx(3.05e6, rel=0.01)
+    steps = 512
+    exact = count_exact_tile_macs(config, (steps, steps)) / (16 * steps) ** 2
+    unsplit = count_exact_tile_macs(config, (steps, steps), split_first_upper=False) / (16 * steps) ** 2
+    assert exact == pytest.approx(9.0e6, rel=0.01) and unsplit == pytest.approx(9.2e6, rel=0.01)
+    assert 7.0 < 63.72e6 / exact < 7.1
+    patches = count_macs(config) * ((1500 - 250) // 8 + 1) ** 2
+    tile = auto_tile_size(config, 1500, 1500)
+    assert 7.0 < patches / tiled_macs(config, 1500, 1500, tile_size=tile, heads=9) < 7.2
+    four_pass = tiled_macs(config, 1500, 1500, tile_size=506, path="four_pass")
+    assert 4.0 < patches / four_pass < 4.75  # the earlier exact path
+    tile = auto_tile_size(config, 1500, 1500, exact=False)
+    one_pass = tiled_macs(config, 1500, 1500, tile_size=tile, exact=False)
+    assert 14 < patches / one_pass < 15
+
+
+def test_exact_tiles_cover_every_block_once_per_tile() -> None:
+    """Exact tiles hold both phases, share one shape per axis and cover every block."""
+    from isl.inference.geometry import exact_segments
+
+    for blocks in range(1, 40):
+        for steps in range(1, 8):
+            covered = np.zeros(8 * blocks, int)
+            segments = exact_segments(blocks, steps)
+            assert len({s.length for s in segments}) == 1
+            for seg in segments:
+                assert seg.start + seg.length <= 250 + 8 * (blocks - 1)
+                assert seg.length == 250 + 16 * (seg.steps - 1) + 8 * (seg.phases - 1)
+                assert len(seg.dest) == 8 * seg.steps * seg.phases <= 16 * steps
+                assert seg.start % 8 == 0 and np.array_equal(seg.start + seg.keep, seg.dest)
+                covered[seg.dest] += 1
+            assert covered.min() >= 1, (blocks, steps)
+            assert covered.sum() - covered.size < 8 * 2 * steps * len(segments)
 
 
 @pytest.mark.parametrize("exact", [True, False])

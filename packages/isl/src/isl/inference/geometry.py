@@ -1,14 +1,19 @@
-"""Where the tiles of the fully convolutional path go, and what the original's output covers.
+"""Where the tiles of the fully convolutional paths go, and what the original's output covers.
 
 Along each axis the output is a row of 8-px blocks, block ``a`` being the centre of the 250-px patch
-at offset ``8a``. A tile of 250 + 16(c - 1) input pixels computes ``2c - 1`` consecutive blocks, but
-only every second one equals the patch result (the net is equivariant to 16-px shifts), so the
-exact path tiles each parity ("phase") separately and keeps every other block.
+at offset ``8a``. A plain pass over 250 + 16(c - 1) input pixels computes ``2c - 1`` consecutive
+blocks, but only every second one equals the patch result (the net is equivariant to 16-px
+shifts). The exact path (:mod:`isl.inference.exact`) therefore takes tiles of 250 + 16(c - 1) + 8
+pixels that hold both 8-px phases: the shared trunk runs once on the whole tile, the
+phase-dependent rest once per phase, and the tile yields ``2c`` consecutive exact blocks. The
+older four-pass layout (each phase tiled separately, every other block kept) is kept for
+comparison and for the one-pass mode's odd last block.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,22 +25,28 @@ from isl.model.plan import (
     MARGIN,
     OUTPUT_PATCH_SIZE,
     PATCH_SIZE,
+    count_exact_tile_macs,
     count_macs,
-    head_macs_per_pixel,
+    network_plan,
 )
 
 __all__ = [
     "BLOCK",
     "DEFAULT_TILE_SIZE",
     "PAD_BEFORE",
+    "MAX_AUTO_TILE_EXACT",
+    "MAX_AUTO_TILE_ONE_PASS",
     "Segment",
+    "auto_tile_size",
     "axis_segments",
+    "exact_segments",
     "original_input_crop",
     "output_region",
     "tiled_macs",
 ]
 
-#: Default tile side: 250 + 16 * 16 input pixels -> 264 output pixels per pass.
+#: Default tile side, 250 + 16 * 16: a plain pass gives 264 output pixels, an exact tile (8 px
+#: larger, both phases) 272.
 DEFAULT_TILE_SIZE = PATCH_SIZE + GRID * 16
 #: Output rows per patch, and the patch stride.
 BLOCK = OUTPUT_PATCH_SIZE
@@ -87,12 +98,21 @@ def original_input_crop(
 
 @dataclass(frozen=True)
 class Segment:
-    """Along one axis: the input span of a tile and which of its output rows go where."""
+    """Along one axis: the input span of a tile and which of its output rows go where.
+
+    ``phases`` is 2 for an exact tile holding both 8-px phases (see :func:`exact_segments`), else 1.
+    """
 
     start: int
     length: int
     keep: np.ndarray
     dest: np.ndarray
+    phases: int = 1
+
+    @property
+    def steps(self) -> int:
+        """16-px steps of the tile per phase: its per-phase input is 250 + 16 (steps - 1)."""
+        return (self.length - BLOCK * (self.phases - 1) - PATCH_SIZE) // GRID + 1
 
 
 def _segment(first_block: int, count: int, *, every_other: bool) -> Segment:
@@ -151,6 +171,30 @@ def axis_segments(num_blocks: int, steps: int, *, exact: bool) -> list[Segment]:
     return segments
 
 
+def exact_segments(num_blocks: int, steps: int) -> list[Segment]:
+    """Exact tiles along one axis: each holds both phases and yields ``2 * s`` consecutive blocks.
+
+    ``s <= steps`` is the same for every tile (one tile shape, one compiled graph); the fewest
+    tiles cover the axis and the last one is shifted back to end at the last block, so tiles
+    overlap by less than one tile's share. A single-block axis gets one one-phase 250-px tile.
+    """
+    if num_blocks < 1:
+        raise DataError(f"need at least one output block, got {num_blocks}")
+    if num_blocks == 1:
+        return [Segment(0, PATCH_SIZE, np.arange(BLOCK), np.arange(BLOCK), phases=1)]
+    largest = 2 * min(steps, num_blocks // 2)  # blocks per tile: even, and inside the axis
+    tiles = -(-num_blocks // largest)
+    share = -(-num_blocks // tiles)  # blocks per tile, rounded up to whole pairs below
+    window = 2 * -(-share // 2)
+    length = PATCH_SIZE + GRID * (window // 2 - 1) + BLOCK
+    rows = np.arange(BLOCK * window)
+    segments = []
+    for i in range(tiles):
+        first = min(i * window, num_blocks - window)
+        segments.append(Segment(BLOCK * first, length, rows, BLOCK * first + rows, phases=2))
+    return segments
+
+
 def tiled_macs(
     net_config: ModelConfig,
     height: int,
@@ -158,19 +202,63 @@ def tiled_macs(
     *,
     tile_size: int = DEFAULT_TILE_SIZE,
     exact: bool = True,
+    path: str | None = None,
+    heads: int | None = None,
 ) -> int:
     """Multiply-accumulates of :func:`predict_image` on an (unpadded) ``height`` x ``width`` stack.
 
-    Compare with ``count_macs(config) * patches`` for the patchwise path.
+    ``path`` is "exact" (the shared-trunk exact path, ``exact=True``), "one_pass"
+    (``exact=False``) or "four_pass" (the earlier exact path: four full passes); ``heads`` is the
+    number of heads computed (default all). Compare with ``count_macs(config) * patches`` for the
+    patchwise path.
     """
+    path = path or ("exact" if exact else "one_pass")
+    if path not in ("exact", "one_pass", "four_pass"):
+        raise ValueError(f"path must be 'exact', 'one_pass' or 'four_pass', got {path!r}")
+    plan = network_plan(net_config)
+    n_heads = len(plan.head_names) if heads is None else heads
+    per_pixel = n_heads * 2 * plan.embedding_depth * plan.num_classes
     steps = (tile_size - PATCH_SIZE) // GRID + 1
     n_rows = (height - PATCH_SIZE) // BLOCK + 1
     n_cols = (width - PATCH_SIZE) // BLOCK + 1
-    rows = axis_segments(n_rows, steps, exact=exact)
-    cols = axis_segments(n_cols, steps, exact=exact)
-    per_pixel = head_macs_per_pixel(net_config)
     total = 0
-    for r, c in itertools.product(rows, cols):
-        total += count_macs(net_config, (r.length, c.length), heads=False)
-        total += len(r.keep) * len(c.keep) * per_pixel
-    return total
+    if path == "exact":
+        shapes = Counter(
+            ((r.steps, c.steps), (r.phases, c.phases))
+            for r, c in itertools.product(exact_segments(n_rows, steps), exact_segments(n_cols, steps))
+        )
+        for (tile_steps, phases), n in shapes.items():
+            total += n * count_exact_tile_macs(net_config, tile_steps, phases, heads=heads)
+        return total
+    rows = axis_segments(n_rows, steps, exact=path == "four_pass")
+    cols = axis_segments(n_cols, steps, exact=path == "four_pass")
+    passes = Counter((r.length, c.length) for r, c in itertools.product(rows, cols))
+    for shape, n in passes.items():
+        total += n * count_macs(net_config, shape, heads=False)
+    kept = sum(len(r.keep) for r in rows) * sum(len(c.keep) for c in cols)
+    return total + kept * per_pixel
+
+
+#: Largest automatic tile sides: an exact tile batches four phases, so its per-phase side is
+#: kept smaller than a one-pass tile's (similar peak memory per tile, about 1-2 GB for the paper
+#: network).
+MAX_AUTO_TILE_EXACT = PATCH_SIZE + GRID * 19
+MAX_AUTO_TILE_ONE_PASS = PATCH_SIZE + GRID * 39
+
+
+def auto_tile_size(net_config: ModelConfig, height: int, width: int, *, exact: bool = True) -> int:
+    """The tile side (250 + 16k, per phase) with the fewest counted multiply-accumulates.
+
+    Tried up to :data:`MAX_AUTO_TILE_EXACT` (exact) or :data:`MAX_AUTO_TILE_ONE_PASS` (one pass);
+    larger tiles waste less on their 242-px margins, but a size that divides the image badly
+    recomputes overlapping blocks, so the count, not the largest size, decides.
+    """
+    largest = MAX_AUTO_TILE_EXACT if exact else MAX_AUTO_TILE_ONE_PASS
+    best = (0, 0)
+    for size in range(PATCH_SIZE, largest + 1, GRID):
+        macs = tiled_macs(net_config, height, width, tile_size=size, exact=exact, heads=0)
+        if not best[1] or macs < best[0]:
+            best = (macs, size)
+        if size >= max(height, width):  # a larger tile than the image changes nothing
+            break
+    return best[1]

@@ -13,11 +13,14 @@ import tensorflow as tf
 
 from cellsight_shared.cli import progress
 from isl.errors import DataError
+from isl.inference.exact import exact_tile_embedding
 from isl.inference.geometry import (
     BLOCK,
     DEFAULT_TILE_SIZE,
     PAD_BEFORE,
+    auto_tile_size,
     axis_segments,
+    exact_segments,
     output_region,
 )
 from isl.inference.statistics import STATISTICS, tf_statistics
@@ -98,72 +101,117 @@ def _compiled(net: IslNetwork, key: str, build: Callable[[], Callable]) -> Calla
     return cache[key]
 
 
-def _embed_fn(net: IslNetwork) -> Callable:
-    return _compiled(
-        net,
-        "embed",
-        lambda: tf.function(lambda x: net.embed(x, training=False), reduce_retracing=True, autograph=False),
-    )
+#: Pixels per head evaluation inside a tile: bounds the [pixels, 256] temporaries (256 MB each).
+_HEAD_CHUNK = 1 << 18
+
+#: The statistics as one XLA cluster: its dozen elementwise passes over [pixels, 256] fuse into a
+#: few loops (1.7x faster than op by op, measured on the paper network's target heads).
+_fused_statistics = tf.function(tf_statistics, autograph=False, jit_compile=True)
 
 
-def _head_fn(net: IslNetwork, indices: list[int], statistics: bool) -> Callable:
-    """Embedding pixels [N, C] -> statistics [N, heads, 6] or probabilities [N, heads, K]."""
+def _heads(net: IslNetwork, embedding: tf.Tensor, indices: list[int], statistics: bool) -> tf.Tensor:
+    """Embedding pixels [N, C] -> statistics [N, heads, 6] or probabilities [N, heads, K].
 
-    def run(embedding: tf.Tensor) -> tf.Tensor:
-        pixels = embedding[tf.newaxis, tf.newaxis]  # the fused BN kernel wants NHWC
+    One head (and one chunk of pixels) at a time: run in parallel, 35 heads' [pixels, 256]
+    temporaries would need GBs for a large tile.
+    """
+    count = int(embedding.shape[0])
+    chunks = []
+    last: list[tf.Tensor] = []
+    for first in range(0, count, _HEAD_CHUNK):
+        pixels = embedding[first : first + _HEAD_CHUNK][tf.newaxis, tf.newaxis]  # fused BN wants NHWC
         outputs: list[tf.Tensor] = []
         for i in indices:
-            # One head at a time: run in parallel, 35 heads' [pixels, 256] temporaries would
-            # need GBs for a large tile.
-            with tf.control_dependencies(outputs[-1:]):
+            with tf.control_dependencies(last):
                 probs = tf.nn.softmax(net.head_units[i](pixels, training=False)[0, 0], axis=-1)
-                outputs.append(tf_statistics(probs) if statistics else probs)
-        return tf.stack(outputs, axis=1)
+                outputs.append(_fused_statistics(probs) if statistics else probs)
+            last = outputs[-1:]
+        chunks.append(tf.stack(outputs, axis=1))
+    return chunks[0] if len(chunks) == 1 else tf.concat(chunks, axis=0)
 
-    key = f"heads-{statistics}-{','.join(map(str, indices))}"
-    return _compiled(net, key, lambda: tf.function(run, reduce_retracing=True, autograph=False))
+
+def _tile_fn(
+    net: IslNetwork,
+    path: str,
+    shape: tuple[int, int],
+    phases: tuple[int, int],
+    indices: list[int],
+    statistics: bool,
+) -> Callable:
+    """One compiled function per tile shape: input [1, H, W, D] -> [rows, cols, heads, 6 or K].
+
+    ``path`` "exact" runs the shared-trunk tile (both phases, every block exact); "one_pass"
+    keeps every output row of a plain pass; "four_pass" keeps every other 8-px block of one
+    phase's pass (the earlier exact path). Trunk and heads run in one graph with static shapes,
+    so nothing is retraced across tiles of the same shape.
+    """
+
+    def run(x: tf.Tensor) -> tf.Tensor:
+        if path == "exact":
+            embedding = exact_tile_embedding(net, x, phases)
+        else:
+            embedding = net.embed(x, training=False)[0]
+            if path == "four_pass":
+                for axis in (0, 1):
+                    blocks = (int(embedding.shape[axis]) + BLOCK) // GRID
+                    keep = (GRID * np.arange(blocks)[:, None] + np.arange(BLOCK)).reshape(-1)
+                    embedding = tf.gather(embedding, keep, axis=axis)
+        rows, cols, depth = (int(d) for d in embedding.shape)
+        values = _heads(net, tf.reshape(embedding, [rows * cols, depth]), indices, statistics)
+        return tf.reshape(values, [rows, cols, *values.shape[1:]])
+
+    key = f"tile-{path}-{shape}-{phases}-{statistics}-{','.join(map(str, indices))}"
+    signature = [tf.TensorSpec([1, *shape, net.config.input_depth], tf.float32)]
+    return _compiled(net, key, lambda: tf.function(run, input_signature=signature, autograph=False))
 
 
-# -- the fully convolutional path ---------------------------------------------------------------
+# -- the fully convolutional paths ---------------------------------------------------------------
 
 
 def _predict_tiled(
     net: IslNetwork,
     stack: np.ndarray,
     *,
-    tile_size: int,
+    tile_size: int | None,
     reflect_pad: bool,
     exact: bool,
     heads: Heads,
     statistics: bool,
     show_progress: bool,
     store_dir: Path | None = None,
+    path: str | None = None,
 ) -> np.ndarray | dict[str, np.ndarray] | DiskStatistics:
-    if tile_size < PATCH_SIZE or (tile_size - PATCH_SIZE) % GRID:
+    path = path or ("exact" if exact else "one_pass")
+    if tile_size is not None and (tile_size < PATCH_SIZE or (tile_size - PATCH_SIZE) % GRID):
         raise DataError(f"tile_size must be 250 + 16k (e.g. {DEFAULT_TILE_SIZE}), got {tile_size}")
     array, region = _prepare(net, stack, reflect_pad)
     indices = _select_heads(net, heads)
+    if tile_size is None:
+        tile_size = auto_tile_size(net.config, *array.shape[:2], exact=path != "one_pass")
     steps = (tile_size - PATCH_SIZE) // GRID + 1
     n_rows = (array.shape[0] - PATCH_SIZE) // BLOCK + 1
     n_cols = (array.shape[1] - PATCH_SIZE) // BLOCK + 1
-    row_segments = axis_segments(n_rows, steps, exact=exact)
-    col_segments = axis_segments(n_cols, steps, exact=exact)
+    if path == "exact":
+        row_segments, col_segments = exact_segments(n_rows, steps), exact_segments(n_cols, steps)
+    else:
+        row_segments = axis_segments(n_rows, steps, exact=path == "four_pass")
+        col_segments = axis_segments(n_cols, steps, exact=path == "four_pass")
     shape = (BLOCK * n_rows, BLOCK * n_cols)
     out: OutputStore
     if store_dir is not None:
         out = DiskStore(store_dir, shape, len(indices))
     else:
         out = ArrayStore(shape, len(indices), statistics, net.config.num_classes)
-    embed, head = _embed_fn(net), _head_fn(net, indices, statistics)
     tiles = list(itertools.product(row_segments, col_segments))
-    logger.debug("predicting %d tiles of at most %d px (exact=%s)", len(tiles), tile_size, exact)
+    logger.debug("predicting %d tiles of %d px per phase (%s)", len(tiles), tile_size, path)
     for r, c in progress(tiles, desc="predict", unit="tile", disable=None if show_progress else True):
         window = array[r.start : r.start + r.length, c.start : c.start + c.length]
         x = np.ascontiguousarray(window, dtype=np.float32)[np.newaxis]
-        embedding = embed(tf.constant(x)).numpy()[0]
-        kept = embedding[np.ix_(r.keep, c.keep)]
-        result = head(tf.constant(kept.reshape(-1, kept.shape[-1]))).numpy()
-        out.write(np.ix_(r.dest, c.dest), result.reshape(len(r.keep), len(c.keep), *result.shape[1:]))
+        tile = _tile_fn(net, path, (r.length, c.length), (r.phases, c.phases), indices, statistics)
+        result = tile(tf.constant(x)).numpy()
+        if path == "one_pass":  # a plain pass computes every row; keep the tile's share
+            result = result[np.ix_(r.keep, c.keep)]
+        out.write(np.ix_(r.dest, c.dest), result)
     return out.result(region)
 
 
@@ -171,7 +219,7 @@ def predict_image(
     net: IslNetwork,
     stack: np.ndarray,
     *,
-    tile_size: int = DEFAULT_TILE_SIZE,
+    tile_size: int | None = None,
     reflect_pad: bool = False,
     exact: bool = True,
     heads: Heads = None,
@@ -181,10 +229,12 @@ def predict_image(
 
     ``stack`` is [H, W, input_depth] in [0, 1], planes interleaved as the network takes them. The
     result covers :func:`output_region`. ``exact=True`` reproduces the original's stride-8 patch
-    stitching (four phase-shifted passes); ``exact=False`` makes one pass (counted: 3.2x fewer
-    multiply-accumulates for large tiles, 2.4x at 370 px; measured 1.36x faster in
-    BENCHMARKS.md; blocks at odd multiples of 8 px then see tower 4's grid shifted by 8 px, so
-    they differ slightly from the original).
+    stitching within float32 rounding (the shared-trunk tiles of :mod:`isl.inference.exact`);
+    ``exact=False`` makes one plain pass, with about 2.5x fewer multiply-accumulates (a count,
+    :func:`tiled_macs`; the measured speeds are in BENCHMARKS.md), but blocks at odd multiples
+    of 8 px then see tower 4's grid shifted by 8 px and differ slightly from the original.
+    ``tile_size`` (250 + 16k, per phase) bounds the tiles' memory; the default picks, up to 554
+    px exact or 874 px one pass, the size with the fewest counted operations for this image.
     ``heads`` selects and orders heads by name; the default (None or "targets") computes only the
     target heads, "all" adds the input-reconstruction heads. The output holds
     ``num_classes`` floats per pixel and head: for large images use :func:`predict_statistics`.
@@ -200,7 +250,7 @@ def predict_statistics(
     net: IslNetwork,
     stack: np.ndarray,
     *,
-    tile_size: int = DEFAULT_TILE_SIZE,
+    tile_size: int | None = None,
     reflect_pad: bool = False,
     exact: bool = True,
     heads: Heads = None,
@@ -239,9 +289,10 @@ def naive_patchwise(
     """The original's inference: one 250x250 patch per 8x8 output block, at stride 8.
 
     Returns what :func:`predict_image` returns (or, with ``statistics=True``, what
-    :func:`predict_statistics` returns) for the same stack and ``heads``, with 4-4.7x more
-    multiply-accumulates than the exact tiled path (counted: each patch recomputes a 250-px
-    neighbourhood for 64 pixels). Kept as the reference and for the benchmark.
+    :func:`predict_statistics` returns) for the same stack and ``heads``, with 6-7x more
+    multiply-accumulates than the exact tiled path (counted, :func:`tiled_macs`: each patch
+    recomputes a 250-px neighbourhood for 64 pixels). Kept as the reference and for the
+    benchmark.
     """
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size}")

@@ -116,16 +116,39 @@ class IslNetwork(tf.Module):
         x = tf.convert_to_tensor(x, dtype=tf.float32)
         self._check_input(x)
         projected = self.projection(x)
-        tower_outputs = []
-        for tower, modules in zip(self.plan.towers, self.towers, strict=True):
-            h = crop_border(projected, tower.margin)
-            for module in modules:
-                h = module(h, training=training)
-                if module.spec.kind == "up":
-                    h = crop_border(h, _DECONV_CROP)
-            tower_outputs.append(h)
-        h = tf.concat(tower_outputs, axis=-1)
-        for module in self.upper:
+        tower_outputs = [self.tower(s, projected, training=training) for s in range(len(self.towers))]
+        return self.upper_stack(tf.concat(tower_outputs, axis=-1), training=training)
+
+    # -- parts of the forward pass (the shared-trunk exact inference runs them piecewise) -----
+
+    def tower(
+        self,
+        index: int,
+        h: tf.Tensor,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+        training: bool = False,
+    ) -> tf.Tensor:
+        """Modules ``start:stop`` of tower ``index``.
+
+        With ``start == 0``, ``h`` is the projected input and is first cropped by the tower's
+        margin; otherwise ``h`` is the output of module ``start - 1``. A transposed module's
+        output is cropped by 2 px per side, as in :meth:`embed`.
+        """
+        if start == 0:
+            h = crop_border(h, self.plan.towers[index].margin)
+        for module in self.towers[index][start:stop]:
+            h = module(h, training=training)
+            if module.spec.kind == "up":
+                h = crop_border(h, _DECONV_CROP)
+        return h
+
+    def upper_stack(
+        self, h: tf.Tensor, *, start: int = 0, stop: int | None = None, training: bool = False
+    ) -> tf.Tensor:
+        """Upper modules ``start:stop`` on the merged tower outputs (or module ``start - 1``'s)."""
+        for module in self.upper[start:stop]:
             h = module(h, training=training)
         return h
 

@@ -23,14 +23,18 @@ __all__ = [
     "TOWER_MARGINS",
     "ModuleSpec",
     "NetworkPlan",
+    "UPPER_WINDOW_START",
     "TowerPlan",
+    "count_exact_tile_macs",
     "count_macs",
     "count_parameters",
     "head_macs_per_pixel",
     "input_size",
+    "module_macs",
     "network_plan",
     "next_even",
     "output_size",
+    "phase_split",
     "size_to_depth",
     "variable_shapes",
 ]
@@ -309,6 +313,46 @@ def _side(spec_size: int, level: int, extra: int) -> int:
     return spec_size + extra // (2**level)
 
 
+#: Upper modules from this one on run only on the 16x16 windows that kept 8x8 blocks need: after
+#: it, four 3x3 modules shrink a 16-px window to the 8-px block (exact inference, ``_UPPER_MODULES
+#: - (GRID - OUTPUT_PATCH_SIZE) / 2``).
+UPPER_WINDOW_START = _UPPER_MODULES - (GRID - OUTPUT_PATCH_SIZE) // 2
+#: The 8-px phase of the stride-8 patch grid changes only what follows a downscale to 16x.
+_PHASE_LEVEL = int(math.log2(GRID))
+
+
+def phase_split(tower: TowerPlan) -> int:
+    """Index of the first module of ``tower`` that depends on the 8-px phase of the patch grid.
+
+    Everything before a tower's downscale to 16x (level 4) is equivariant to 8-px shifts and can
+    be shared by the four phases; towers 0-3 never reach 16x and are shared whole (the index is
+    then ``len(tower.modules)``). For the paper network only tower 4 splits, at ``downscale_4_3``.
+    """
+    for index, spec in enumerate(tower.modules):
+        if spec.out_level >= _PHASE_LEVEL:
+            return index
+    return len(tower.modules)
+
+
+def module_macs(spec: ModuleSpec, in_area: int, out_area: int) -> int:
+    """Multiply-accumulates of one Minception module with the given input and output areas."""
+    if spec.kind == "up":
+        return (
+            in_area * spec.kernel**2 * 2 * spec.in_depth * spec.expansion
+            + out_area * 2 * spec.expansion * spec.reduction
+        )
+    return (
+        out_area * spec.kernel**2 * 2 * spec.in_depth * spec.expansion
+        + out_area * 2 * (spec.expansion + spec.in_depth) * spec.reduction
+    )
+
+
+def _areas(spec: ModuleSpec, extra: tuple[int, ...]) -> tuple[int, int]:
+    in_area = math.prod(_side(spec.in_size, spec.in_level, e) for e in extra)
+    out_area = math.prod(_side(spec.out_size, spec.out_level, e) for e in extra)
+    return in_area, out_area
+
+
 def count_macs(config: ModelConfig, input_shape: tuple[int, int] = (250, 250), *, heads: bool = True) -> int:
     """Multiply-accumulates of one forward pass on an input of ``input_shape`` (250 + 16k each).
 
@@ -317,24 +361,71 @@ def count_macs(config: ModelConfig, input_shape: tuple[int, int] = (250, 250), *
     250-px patch. Used by the benchmark to state the theoretical speed-up.
     """
     plan = network_plan(config)
-    extra = [s - PATCH_SIZE for s in input_shape]
+    extra = tuple(s - PATCH_SIZE for s in input_shape)
     for side in input_shape:
         output_size(side)  # validates
     macs = input_shape[0] * input_shape[1] * plan.input_depth * plan.projection_depth
     for spec in plan.modules:
-        out_area = math.prod(_side(spec.out_size, spec.out_level, e) for e in extra)
-        in_area = math.prod(_side(spec.in_size, spec.in_level, e) for e in extra)
-        if spec.kind == "up":
-            macs += in_area * spec.kernel**2 * 2 * spec.in_depth * spec.expansion
-            macs += out_area * 2 * spec.expansion * spec.reduction
-        else:
-            macs += out_area * spec.kernel**2 * 2 * spec.in_depth * spec.expansion
-            macs += out_area * 2 * (spec.expansion + spec.in_depth) * spec.reduction
+        macs += module_macs(spec, *_areas(spec, extra))
     if not heads:
         return macs
     out_area = math.prod(s - 2 * MARGIN for s in input_shape)
     macs += out_area * len(plan.head_names) * 2 * plan.embedding_depth * plan.num_classes
     return macs
+
+
+def count_exact_tile_macs(
+    config: ModelConfig,
+    steps: tuple[int, int],
+    phases: tuple[int, int] = (2, 2),
+    *,
+    heads: int | None = None,
+    split_first_upper: bool = True,
+) -> int:
+    """Multiply-accumulates of one tile of the shared-trunk exact path (``isl.inference.exact``).
+
+    Along each axis the tile has ``steps`` 16-px steps and ``phases`` 8-px phases (2, or 1 for an
+    axis with a single output block): its input side is ``250 + 16 (steps - 1) + 8 (phases - 1)``
+    and it yields ``8 * steps * phases`` output pixels, every block exact. The projection,
+    towers 0-3 and tower 4 up to level 3 run once on the whole input; the rest of tower 4 and
+    upper modules 0-9 once per phase on ``250 + 16 (steps - 1)`` px; upper modules 10-13 on one
+    16x16 window per kept block. With ``split_first_upper`` the first upper module's 3x3
+    convolution over the shared towers' channels runs once, not per phase. ``heads`` (default:
+    all of them) heads run on every output pixel.
+    """
+    plan = network_plan(config)
+    pairs = list(zip(steps, phases, strict=True))
+    shared_extra = tuple(GRID * (s - 1) + OUTPUT_PATCH_SIZE * (p - 1) for s, p in pairs)
+    phase_extra = tuple(GRID * (s - 1) for s in steps)
+    count = math.prod(phases)
+    sides = [PATCH_SIZE + e for e in shared_extra]
+    macs = sides[0] * sides[1] * plan.input_depth * plan.projection_depth
+    shared_depth = 0
+    for tower in plan.towers:
+        split = phase_split(tower)
+        if split == len(tower.modules):
+            shared_depth += tower.out_depth
+        for index, spec in enumerate(tower.modules):
+            if index < split:
+                macs += module_macs(spec, *_areas(spec, shared_extra))
+            else:
+                macs += count * module_macs(spec, *_areas(spec, phase_extra))
+    windows = count * math.prod(steps)
+    for index, spec in enumerate(plan.upper):
+        if index >= UPPER_WINDOW_START:
+            macs += windows * module_macs(spec, *_areas(spec, (0, 0)))
+        elif index == 0 and split_first_upper:
+            in_area, out_area = _areas(spec, phase_extra)
+            shared_in, shared_out = _areas(spec, shared_extra)
+            conv = spec.kernel**2 * 2 * spec.expansion
+            macs += shared_out * conv * shared_depth
+            macs += count * out_area * conv * (spec.in_depth - shared_depth)
+            macs += count * out_area * 2 * (spec.expansion + spec.in_depth) * spec.reduction
+        else:
+            macs += count * module_macs(spec, *_areas(spec, phase_extra))
+    n_heads = len(plan.head_names) if heads is None else heads
+    pixels = math.prod(OUTPUT_PATCH_SIZE * s * p for s, p in zip(steps, phases, strict=True))
+    return macs + pixels * n_heads * 2 * plan.embedding_depth * plan.num_classes
 
 
 def head_macs_per_pixel(config: ModelConfig) -> int:
