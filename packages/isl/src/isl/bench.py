@@ -49,7 +49,7 @@ class BenchConfig(IslConfigModel):
     """Sides of the stacks every path predicts (default 306 quick; 370 and 1500 full)."""
     matmul_size: int = Field(default=MATMUL_SIZE, ge=64)
     """Side of the float32 matmul whose rate is the machine's peak."""
-    patchwise_max_batches: int = Field(default=8, ge=1)
+    patchwise_max_batches: int = Field(default=16, ge=1)
     """Batches of patches timed at most per size; beyond, the patchwise rate is measured on a
     top-left crop and extrapolated (1500 px would take hours patch by patch)."""
     memory_image_size: int | None = Field(default=None, ge=250)
@@ -132,7 +132,9 @@ def _speed(config: BenchConfig, size: int, peak: float) -> dict[str, Any]:
     outputs = {}
     for name, exact in (("exact", True), ("one_pass", False)):
         tile = config.tile_size or auto_tile_size(model, size, size, exact=exact)
-        warm = min(size, tile + 8 if exact else tile)
+        # Small stacks warm up whole (their edge tiles have other shapes); large ones on one
+        # tile, since all their tiles share one shape.
+        warm = size if size <= 2 * tile else tile + 8 if exact else tile
         predict_statistics(net, stack[:warm, :warm], tile_size=tile, exact=exact, **options)
         stats, seconds = _timed(predict_statistics, net, stack, tile_size=tile, exact=exact, **options)
         outputs[name] = stats

@@ -233,8 +233,8 @@ def predict_image(
     ``exact=False`` makes one plain pass, with about 2.5x fewer multiply-accumulates (a count,
     :func:`tiled_macs`; the measured speeds are in BENCHMARKS.md), but blocks at odd multiples
     of 8 px then see tower 4's grid shifted by 8 px and differ slightly from the original.
-    ``tile_size`` (250 + 16k, per phase) bounds the tiles' memory; the default picks, up to 554
-    px exact or 874 px one pass, the size with the fewest counted operations for this image.
+    ``tile_size`` (250 + 16k, per phase) bounds the tiles' memory; the default picks, up to 490
+    px exact or 714 px one pass, the size with the fewest counted operations for this image.
     ``heads`` selects and orders heads by name; the default (None or "targets") computes only the
     target heads, "all" adds the input-reconstruction heads. The output holds
     ``num_classes`` floats per pixel and head: for large images use :func:`predict_statistics`.
