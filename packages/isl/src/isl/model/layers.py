@@ -7,7 +7,7 @@ the original's: slim batch norm (epsilon 1e-3, decay 0.999, centre and scale), V
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -22,6 +22,8 @@ __all__ = [
     "Projection",
     "ResidualV2Conv",
     "crop_border",
+    "cross_replica_sum",
+    "global_moments",
     "glorot_uniform",
 ]
 
@@ -61,11 +63,19 @@ class NamedModule(tf.Module):
 
 
 class BatchNorm(NamedModule):
-    """slim.batch_norm(scale=True): per-channel affine with moving statistics."""
+    """slim.batch_norm(scale=True): per-channel affine with moving statistics.
+
+    Under a ``tf.distribute`` strategy with several replicas, training-mode statistics are those
+    of the global batch (all replicas' slices together) when ``synchronized`` is true, the
+    default: the step then computes what one device computes on the whole batch. With
+    ``synchronized = False`` each replica normalises its own slice with its own statistics, as
+    each of the original's asynchronous workers did (see :func:`isl.train.set_batch_norm_sync`).
+    """
 
     def __init__(self, scope: str, depth: int) -> None:
         super().__init__()
         self.scope = scope
+        self.synchronized = True
         self.beta = _variable(np.zeros(depth, np.float32), f"{scope}/beta")
         self.gamma = _variable(np.ones(depth, np.float32), f"{scope}/gamma")
         self.moving_mean = _variable(np.zeros(depth, np.float32), f"{scope}/moving_mean", trainable=False)
@@ -82,7 +92,8 @@ class BatchNorm(NamedModule):
         """Normalise ``x`` [B, H, W, C]; in training use and update the batch statistics.
 
         The fused kernel is what slim used: one op, and in training it returns the moving averages
-        already updated with the Bessel-corrected batch variance, as TF1 did.
+        already updated with the Bessel-corrected batch variance, as TF1 did. Synchronised
+        training across replicas computes the same quantities from the global batch.
         """
         if not training:
             y, _, _ = tf.compat.v1.nn.fused_batch_norm(
@@ -95,6 +106,9 @@ class BatchNorm(NamedModule):
                 is_training=False,
             )
             return y
+        context = tf.distribute.get_replica_context()
+        if self.synchronized and context is not None and context.num_replicas_in_sync > 1:
+            return self._synchronized_training(x, context)
         y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
             x,
             self.gamma,
@@ -108,6 +122,69 @@ class BatchNorm(NamedModule):
         self.moving_mean.assign(mean)
         self.moving_variance.assign(variance)
         return y
+
+    def _synchronized_training(self, x: tf.Tensor, context: tf.distribute.ReplicaContext) -> tf.Tensor:
+        """Training-mode BN with the statistics of the global batch, in one all-reduce."""
+        count, mean, variance = global_moments(x, context)
+        y = tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, BN_EPSILON)
+        factor = 1.0 - BN_MOMENTUM
+        unbiased = variance * (count / tf.maximum(count - 1.0, 1.0))
+        self.moving_mean.assign((1.0 - factor) * self.moving_mean + factor * tf.stop_gradient(mean))
+        self.moving_variance.assign(
+            (1.0 - factor) * self.moving_variance + factor * tf.stop_gradient(unbiased)
+        )
+        return y
+
+
+def cross_replica_sum(value: tf.Tensor, context: tf.distribute.ReplicaContext) -> tf.Tensor:
+    """``context.all_reduce(SUM, value)`` whose graph-mode tracing cost does not grow with depth.
+
+    ``ReplicaContext.all_reduce`` wraps the reduction in a ``tf.custom_gradient`` that, in a
+    ``tf.function``, walks the graph backwards from the reduced value to find variables. Under
+    ``MirroredStrategy`` the reduced value depends on every other replica's whole graph, so each
+    walk grows with the network and a few hundred BN layers took minutes to trace. Reducing
+    ``stop_gradient`` copies ends those walks at the reduction; the gradient is the one an
+    all-sum has: the all-sum of the incoming gradients.
+    """
+
+    @tf.custom_gradient
+    def reduce(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
+        def gradient(upstream: tf.Tensor) -> tf.Tensor:
+            return cross_replica_sum(upstream, context)
+
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(x)), gradient
+
+    return reduce(value)
+
+
+def global_moments(
+    x: tf.Tensor, context: tf.distribute.ReplicaContext
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Count, mean and (biased) variance per channel of ``x`` [B, H, W, C] over all replicas.
+
+    Each replica computes its slice's count, mean and sum of squared deviations and puts them in
+    its own row of an [R, 2C + 1] array; one SUM all-reduce gathers every row, and the rows are
+    combined with Chan's parallel formula (no E[x^2] - E[x]^2 cancellation), so the result equals
+    one device's statistics of the whole batch within float32 rounding. The all-reduce is
+    differentiable, so gradients flow to every replica's inputs as they would on one device.
+    """
+    x = tf.convert_to_tensor(x)
+    axes = [0, 1, 2]
+    local_count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), x.dtype)
+    local_mean = tf.reduce_mean(x, axis=axes)
+    local_m2 = tf.reduce_sum(tf.math.squared_difference(x, local_mean), axis=axes)
+    row = tf.concat([local_count[None], local_mean, local_m2], axis=0)
+    replicas = context.num_replicas_in_sync
+    slot = tf.one_hot(context.replica_id_in_sync_group, replicas, dtype=x.dtype)
+    rows = cross_replica_sum(slot[:, None] * row[None, :], context)
+    depth = tf.shape(local_mean)[0]
+    counts = rows[:, :1]  # [R, 1]
+    means = rows[:, 1 : 1 + depth]
+    m2s = rows[:, 1 + depth :]
+    count = tf.reduce_sum(counts)
+    mean = tf.reduce_sum(counts * means, axis=0) / count
+    m2 = tf.reduce_sum(m2s, axis=0) + tf.reduce_sum(counts * tf.math.squared_difference(means, mean), axis=0)
+    return count, mean, m2 / count
 
 
 class ResidualV2Conv(NamedModule):

@@ -1,4 +1,4 @@
-"""Re-estimating batch-norm statistics after training ("precise BN")."""
+"""Batch norm in training: statistics across replicas, and re-estimating them ("precise BN")."""
 
 from __future__ import annotations
 
@@ -13,9 +13,26 @@ from isl.config import TrainConfig
 from isl.data import PatchLayout, WellFiles
 from isl.train.dataset import patch_stream
 
-__all__ = ["recalibrate_batch_norm", "recalibrate_from_stream"]
+__all__ = ["recalibrate_batch_norm", "recalibrate_from_stream", "set_batch_norm_sync"]
 
 logger = logging.getLogger(__name__)
+
+
+def set_batch_norm_sync(net: Any, enabled: bool) -> int:
+    """Choose global-batch (``True``) or per-replica (``False``) BN statistics; return the layer count.
+
+    Only matters under a strategy with several replicas. ``True`` makes a ``mirrored`` step equal
+    the one-device step on the whole batch (one all-reduce per BN layer in the forward pass and
+    one in the backward pass); ``False`` is the original's behaviour, where each asynchronous
+    worker normalised its own batch. Networks without :class:`isl.model.layers.BatchNorm` layers
+    are left alone (0).
+    """
+    from isl.model.layers import BatchNorm
+
+    layers = [m for m in getattr(net, "submodules", ()) if isinstance(m, BatchNorm)]
+    for layer in layers:
+        layer.synchronized = bool(enabled)
+    return len(layers)
 
 
 def recalibrate_batch_norm(net: Any, batches: Iterable[tf.Tensor]) -> int:

@@ -23,7 +23,7 @@ from isl.data import PatchLayout, WellFiles, check_wells, find_wells
 from isl.errors import CheckpointError, ConfigError, ResourceError, TrainingError
 from isl.losses import combine_head_losses, head_losses, head_sums_and_counts
 from isl.optimizer import Adam
-from isl.train.batchnorm import recalibrate_from_stream
+from isl.train.batchnorm import recalibrate_from_stream, set_batch_norm_sync
 from isl.train.dataset import make_dataset_fn
 from isl.train.strategy import is_chief, make_strategy
 
@@ -144,10 +144,18 @@ def _read_loss_log(path: Path, *, until_step: int) -> list[list[str]]:
     return [row for row in rows[1:] if row and int(row[0]) <= until_step]
 
 
-def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None) -> Path:
+def train(
+    config: TrainConfig,
+    *,
+    network_factory: NetworkFactory | None = None,
+    sync_batch_norm: bool = True,
+) -> Path:
     """Train for ``config.steps`` steps (resuming a run in ``config.out``); return the checkpoint dir.
 
     Adam is TF1's (:class:`isl.optimizer.Adam`); BN statistics update as the network defines.
+    With several replicas, ``sync_batch_norm`` (the default) normalises with the global batch's
+    statistics, so the step equals the one-device step; ``False`` gives each replica its own
+    slice's statistics, as the original's asynchronous workers had (:func:`set_batch_norm_sync`).
 
     ``network_factory(model_config, seed)`` replaces :func:`isl.model.build_model` (for custom or
     stand-in networks with the same call contract: ``net(x, training)`` -> logits
@@ -180,6 +188,7 @@ def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None)
 
     with strategy.scope():
         net = factory(model_config, config.seed)
+        synchronised = set_batch_norm_sync(net, sync_batch_norm)
         optimizer = Adam(net.trainable_variables, learning_rate=config.learning_rate)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     checkpoint = tf.train.Checkpoint(model=net, optimizer=optimizer, step=step)
@@ -229,6 +238,12 @@ def train(config: TrainConfig, *, network_factory: NetworkFactory | None = None)
         def finalize() -> None:
             recalibrate_from_stream(net, wells, layout, config)
 
+    if replicas > 1 and synchronised:
+        logger.info(
+            "batch norm: %s statistics in %d layers",
+            "global-batch" if sync_batch_norm else "per-replica",
+            synchronised,
+        )
     _loop(config, strategy, train_step, iter(dataset), step, manager, layout, chief, finalize)
     if chief:
         from isl.figures import plot_loss_curve
@@ -250,13 +265,17 @@ def _make_train_step(
             logits = net(inputs, training=True)
             sums, counts = head_sums_and_counts(logits, bins, weights)
             # Global counts make each replica's loss its exact share of the whole batch's loss.
-            counts = context.all_reduce(tf.distribute.ReduceOp.SUM, counts)
+            # stop_gradient: counts need none, and without it tracing walks the other replicas'
+            # graphs (see isl.model.layers.cross_replica_sum).
+            counts = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(counts))
             per_head = head_losses(sums, counts)
             loss = combine_head_losses(per_head, num_input_heads)
         variables = net.trainable_variables
         gradients = tape.gradient(loss, variables)
         if context.num_replicas_in_sync > 1:  # replica losses add up, so their gradients do
-            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+            gradients = context.all_reduce(
+                tf.distribute.ReduceOp.SUM, [tf.stop_gradient(g) for g in gradients]
+            )
         optimizer.apply(gradients, variables, step + 1)
         return loss, per_head
 
