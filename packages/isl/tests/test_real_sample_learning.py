@@ -173,8 +173,8 @@ def test_narrow_network_beats_both_baselines_on_the_held_out_quarter(tmp_path: P
     assert panel.shape == (3 * (1024 + 8), 3 * (256 + 8), 3)  # 3 labels x (prediction, truth, error)
 
 
-#: r margin over the baselines. On DAPI the measured margins over the binned mean were 0.124-0.16
-#: in four runs of 250-360 steps (0.124 with the defaults), over the per-pixel linear regression
+#: r margin over the baselines. On DAPI the measured margins over the binned mean were 0.12-0.16
+#: in five runs of 250-360 steps (0.124 with the defaults), over the per-pixel linear regression
 #: 0.34 or more; on MAP2 and NFH the margin over the best baseline was 0.18 with the defaults.
 MARGIN = 0.08
 #: On DAPI the network was 0.02-0.06 above the smoothed linear regression in those runs (0.020
