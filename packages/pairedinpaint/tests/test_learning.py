@@ -19,7 +19,7 @@ def _check_demo_learns(results: dict[str, float], margin: float) -> None:
 def test_demo_features_learn_on_synthetic_cells(tmp_path):
     """Synthetic 'proteins' (one localisation each): both layers beat chance (0.2) and random init.
 
-    Measured (seed 0, 2 shared cores): trained conv3_1 / conv4_1 0.97 / 0.955 vs random init
+    Measured (seed 0, 2 shared cores, 24.5 s): trained conv3_1 / conv4_1 0.99 / 0.965 vs random init
     0.88 / 0.79; the slow test below checks seeds 1-3.
     """
     from pairedinpaint.demo import run_demo
@@ -84,6 +84,7 @@ def test_real_yeast_subset_trained_vs_random_vs_mahotas(yeast_subset, tmp_path):
     rows = (folder / "results.csv").read_text().splitlines()[1:]
     acc = {tuple(r.split(",")[:2]): float(r.split(",")[2]) for r in rows}
     assert np.isfinite(list(acc.values())).all()
-    for layer in ("conv3_1", "conv4_1"):  # measured 0.645 / 0.69 vs 0.48 / 0.485 (mahotas 0.61)
+    # measured 0.635 / 0.645 and 0.645 / 0.69 vs random init 0.48 / 0.485 (mahotas 0.61, not asserted)
+    for layer in ("conv3_1", "conv4_1"):
         assert acc[("trained", layer)] > 2 * 0.2, acc
         assert acc[("trained", layer)] > acc[("random_init", layer)] + 0.05, acc
