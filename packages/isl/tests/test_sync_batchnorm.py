@@ -8,8 +8,9 @@ device and once split 2 + 2 over two logical CPU devices, and compares the losse
 Float32 tolerances: both paths add the same numbers in different orders, so the step-1 loss and
 gradients agree to rounding. Adam's first update is about ``lr * sign(gradient)``, so a gradient
 component that is zero up to rounding can move its weight by up to ``lr`` either way; step 2 and
-the updated weights amplify rounding accordingly. The default-suite test measures that floor on one
-device (the same batch in reversed order) and requires the two-replica run to stay within it.
+the updated weights amplify rounding accordingly. Each test measures that floor on one device (the
+same batch in reversed order). The small network is held to fixed float32 bounds and to the floor;
+the real network, where rounding also grows through 211 BN layers, to ten times the floor.
 """
 
 from __future__ import annotations
@@ -189,6 +190,30 @@ def _assert_equal_runs(one: dict[str, Any], two: dict[str, Any], *, step2_rel: f
     assert two["losses"][1] == pytest.approx(one["losses"][1], rel=step2_rel, abs=0)
 
 
+def _statistics_error(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    return max(float(np.max(np.abs(x - y) / (1e-3 + np.abs(y)))) for x, y in zip(a, b, strict=True))
+
+
+def _assert_within_floor(
+    one: dict[str, Any], two: dict[str, Any], floor: dict[str, Any], *, factor: float = 10.0
+) -> None:
+    """``two`` is as close to ``one`` as ``floor`` (one device, batch reversed) is, within ``factor``.
+
+    For a deep network rounding differences grow through the layers (and Adam's sign-like first
+    update turns them into weight differences of up to 2 lr), so the bound is the one-device
+    rounding floor measured in the same run; the step-1 loss keeps an absolute bound.
+    """
+    assert two["losses"][0] == pytest.approx(one["losses"][0], rel=2e-6, abs=0)
+    floor_step2 = abs(floor["losses"][1] - one["losses"][1]) / one["losses"][1]
+    assert abs(two["losses"][1] - one["losses"][1]) / one["losses"][1] <= factor * max(floor_step2, 1e-6)
+    floor_gradients = _gradient_error(floor["gradients"], one["gradients"])
+    assert _gradient_error(two["gradients"], one["gradients"]) <= factor * max(floor_gradients, 1e-5)
+    want = _batch_statistics(one["moving"])
+    floor_stats = _statistics_error(_batch_statistics(floor["moving"]), want)
+    for key in ("moving", "moving_read"):
+        assert _statistics_error(_batch_statistics(two[key]), want) <= factor * max(floor_stats, 1e-3)
+
+
 @needs_two_cpus
 def test_two_module_bn_network_on_two_replicas_equals_one_device() -> None:
     """Synchronised BN: the mirrored run is the one-device run, within the measured rounding floor.
@@ -213,11 +238,14 @@ def test_two_module_bn_network_on_two_replicas_equals_one_device() -> None:
     # The floor: one device, the same batch reversed (other float32 order), step 2 after Adam.
     floor_rel = abs(floor["losses"][1] - one["losses"][1]) / one["losses"][1]
     _assert_equal_runs(one, two, step2_rel=max(10 * floor_rel, 2e-6))
+    _assert_within_floor(one, two, floor)
     # Per-replica statistics (synchronisation off): other losses, gradients and statistics.
     assert abs(per_replica["losses"][0] - one["losses"][0]) > 20 * abs(two["losses"][0] - one["losses"][0])
     assert _gradient_error(per_replica["gradients"], one["gradients"]) > 1e-2
     with pytest.raises(AssertionError):
         _assert_equal_runs(one, per_replica, step2_rel=1.0)
+    with pytest.raises(AssertionError):
+        _assert_within_floor(one, per_replica, floor)
 
 
 @pytest.mark.slow
@@ -234,6 +262,10 @@ def test_real_network_on_two_replicas_equals_one_device() -> None:
         return build_model(config, seed=seed)
 
     one = _train_two_steps(tf.distribute.get_strategy(), factory, model, batch)
+    reversed_batch = tuple(a[::-1].copy() for a in batch)
+    floor = _train_two_steps(tf.distribute.get_strategy(), factory, model, reversed_batch)
     two = _train_two_steps(make_strategy("mirrored"), factory, model, batch)
-    # Step 2 after Adam's sign-like first step: measured 4e-5 relative; unsynchronised it was 1e-3.
-    _assert_equal_runs(one, two, step2_rel=2e-4)
+    # Measured (shared 2-core machine): step-1 loss 2.4e-7 apart (floor 2.4e-7), step-1 gradients
+    # 0.035 of the largest (floor 0.018), step-2 loss 2.4e-5 (floor 1.5e-5); per-replica BN gave
+    # 5.6e-4, 1.3 and 1.9e-3.
+    _assert_within_floor(one, two, floor)
