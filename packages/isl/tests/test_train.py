@@ -373,3 +373,25 @@ def test_out_of_memory_is_a_clear_error(synthetic_wells: list[Path], tmp_path: P
 
     with pytest.raises(ResourceError, match="out of memory at step 1 .*lower batch_size"):
         train(_config(synthetic_wells, tmp_path / "run"), network_factory=exhausted)
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_the_config_chooses_the_batch_norm_mode(
+    synthetic_wells: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync: bool
+) -> None:
+    """``sync_batch_norm`` in the TOML reaches the network (the keyword overrides it only if given)."""
+    import isl.train.run as run_module
+
+    seen: list[bool] = []
+
+    def record(net: object, enabled: bool) -> int:
+        seen.append(enabled)
+        raise KeyboardInterrupt  # stop before any step: only the mode matters here
+
+    monkeypatch.setattr(run_module, "set_batch_norm_sync", record)
+    config = _config(synthetic_wells, tmp_path / "run", sync_batch_norm=sync)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_module.train(config, network_factory=make_tiny_network)
+
+    assert seen == [sync]

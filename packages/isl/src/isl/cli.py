@@ -72,7 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmark inference speed and memory; writes a JSON")
     _add_config_argument(p, required=False)
     p.add_argument("--out", type=Path, required=True, help="directory for bench.json")
-    p.add_argument("--full", action="store_true", help="full run: 1500x1500 memory crop (slow on CPU)")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="full run: speed at 370 and 1500 px, memory at 1500 px (and 1024/4096 px with a narrow "
+        "network), paper-network training (tens of minutes on 2 cores)",
+    )
     p.set_defaults(handler=_bench)
     return parser
 

@@ -88,7 +88,7 @@ def measure_peak_memory(
     model: ModelConfig,
     size: int,
     *,
-    tile_size: int,
+    tile_size: int | None,
     seed: int = 0,
     store: str = "disk",
     exact: bool = True,
@@ -96,8 +96,9 @@ def measure_peak_memory(
     """Peak resident memory of predicting a ``size`` x ``size`` synthetic crop, from a child.
 
     ``store`` is "disk" (what ``isl predict`` does: statistics stream to ``.npy`` planes) or
-    "memory" (the Python API's default). ``statistics_bytes`` is what the six statistics of every
-    head take in float32, held in memory only with ``store="memory"``.
+    "memory" (the Python API's default); ``tile_size`` None is the automatic tile.
+    ``statistics_bytes`` is what the six statistics of every head take in float32, held in
+    memory only with ``store="memory"``.
     """
     if store not in ("disk", "memory"):
         raise ValueError(f"store must be 'disk' or 'memory', got {store!r}")

@@ -51,13 +51,16 @@ class PredictConfig(IslConfigModel):
     data: DataConfig | None = None
     """Data settings for a TF1 checkpoint; isl runs store their own."""
     tile_size: int | None = Field(default=None, ge=250)
-    """Input tile side of the fully convolutional inference, 250 + 16k (the memory knob; None =
-    the inference default)."""
+    """Input tile side per phase of the fully convolutional inference, 250 + 16k (the memory
+    knob; None = chosen per image as the size with the fewest counted operations, at most 490 px
+    exact and 714 px one pass)."""
     stitching: Literal["exact", "one_pass"] = "exact"
-    """'exact' reproduces the original's stride-8 patch stitching (four phase passes of the
-    trunk); 'one_pass', for previews, does 2.4-3.2x fewer multiply-accumulates (a count;
-    BENCHMARKS.md has the measured speed, 1.36x at 370 px): blocks at odd multiples of 8 px see tower 4's
-    16-px grid shifted and differ slightly from the original."""
+    """'exact' reproduces the original's stride-8 patch stitching within float32 rounding
+    (shared-trunk tiles: 6.3-7x fewer multiply-accumulates than patchwise, counted; measured
+    12.5x faster at 1500 px, BENCHMARKS.md); 'one_pass', for previews, does about 2.5x fewer
+    multiply-accumulates than exact at 1500 px (counted; measured 2.0x faster, 25.4x over
+    patchwise): blocks at odd multiples of 8 px see tower 4's 16-px grid shifted and differ
+    slightly from the original."""
 
     @model_validator(mode="after")
     def _extent_without_padding(self) -> PredictConfig:

@@ -43,6 +43,10 @@ class TrainConfig(IslConfigModel):
     """Restore the input projection and input heads (False: a new z-count, e.g. 13 -> 26)."""
     strategy: Literal["default", "mirrored", "multi_worker_mirrored"] = "default"
     """tf.distribute strategy: one device, all local devices, or several hosts (TF_CONFIG)."""
+    sync_batch_norm: bool = True
+    """With several replicas, batch norm uses the global batch's statistics, so a step equals the
+    one-device step (tested); false gives each replica its own slice's statistics, as the
+    original's asynchronous workers had."""
     seed: int = 0
     """Seeds weights and the data order; a resumed run repeats the same order."""
     recalibrate_batch_norm: int = Field(default=0, ge=0)

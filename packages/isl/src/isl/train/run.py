@@ -148,20 +148,23 @@ def train(
     config: TrainConfig,
     *,
     network_factory: NetworkFactory | None = None,
-    sync_batch_norm: bool = True,
+    sync_batch_norm: bool | None = None,
 ) -> Path:
     """Train for ``config.steps`` steps (resuming a run in ``config.out``); return the checkpoint dir.
 
     Adam is TF1's (:class:`isl.optimizer.Adam`); BN statistics update as the network defines.
-    With several replicas, ``sync_batch_norm`` (the default) normalises with the global batch's
-    statistics, so the step equals the one-device step; ``False`` gives each replica its own
-    slice's statistics, as the original's asynchronous workers had (:func:`set_batch_norm_sync`).
+    With several replicas, ``sync_batch_norm`` (None: ``config.sync_batch_norm``, true by default)
+    normalises with the global batch's statistics, so the step equals the one-device step;
+    ``False`` gives each replica its own slice's statistics, as the original's asynchronous
+    workers had (:func:`set_batch_norm_sync`).
 
     ``network_factory(model_config, seed)`` replaces :func:`isl.model.build_model` (for custom or
     stand-in networks with the same call contract: ``net(x, training)`` -> logits
     [B, h, w, heads, classes], ``trainable_variables``).
     """
     wells = _check_inputs(config, default_network=network_factory is None)
+    if sync_batch_norm is None:
+        sync_batch_norm = config.sync_batch_norm
     strategy = make_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
