@@ -121,3 +121,21 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if code != 0:
         pytest.fail(f"isl demo exited with {code}")
     return out
+
+
+def two_logical_cpus() -> bool:
+    """Split the CPU into two logical devices for the multi-replica tests; True if there are two.
+
+    Only possible before TensorFlow's runtime starts: a later call reports whether an earlier one
+    (another test module) already made them.
+    """
+    import tensorflow as tf
+
+    try:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+        )
+        return True
+    except RuntimeError:  # the runtime has started
+        return len(tf.config.list_logical_devices("CPU")) >= 2

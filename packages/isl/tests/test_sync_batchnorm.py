@@ -23,17 +23,11 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+from conftest import two_logical_cpus  # noqa: E402
+
 from isl.config import ModelConfig  # noqa: E402
 
-# Two logical CPUs, as in test_train.py; only possible before TF's runtime starts.
-try:
-    _cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
-    )
-    TWO_CPUS = True
-except RuntimeError:  # another test module already started the runtime
-    TWO_CPUS = len(tf.config.list_logical_devices("CPU")) >= 2
+TWO_CPUS = two_logical_cpus()
 
 needs_two_cpus = pytest.mark.skipif(not TWO_CPUS, reason="could not create two logical CPU devices")
 

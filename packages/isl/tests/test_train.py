@@ -10,22 +10,15 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from conftest import SMALL_TARGETS, make_tiny_network  # noqa: E402
+from conftest import SMALL_TARGETS, make_tiny_network, two_logical_cpus  # noqa: E402
 
 from cellsight_shared.testing import require_test_data  # noqa: E402
 from isl.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from isl.errors import ConfigError, DataError  # noqa: E402
 from isl.train import LOSS_LOG, train  # noqa: E402
 
-# Two logical CPUs for the MirroredStrategy test; only possible before TF's runtime starts.
-try:
-    _cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
-    )
-    TWO_CPUS = True
-except RuntimeError:  # another test module already started the runtime
-    TWO_CPUS = len(tf.config.list_logical_devices("CPU")) >= 2
+# Two logical CPUs for the MirroredStrategy test.
+TWO_CPUS = two_logical_cpus()
 
 
 def _config(wells: list[Path], out: Path, **overrides: object) -> TrainConfig:
