@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from isl.model.layers import BN_EPSILON, Minception, _add_mismatched, crop_border
+from isl.model.layers import Minception, _add_mismatched, crop_border, fused_inference_activation
 from isl.model.network import IslNetwork
 from isl.model.plan import GRID, OUTPUT_PATCH_SIZE, UPPER_WINDOW_START, phase_split
 
@@ -36,14 +36,6 @@ def _phase_batch(
     rows, cols = int(h.shape[1]) - (shrink[0] >> level), int(h.shape[2]) - (shrink[1] >> level)
     crops = [_slice(h, r >> level, c >> level, rows, cols) for r, c in offsets]
     return crops[0] if len(crops) == 1 else tf.concat(crops, axis=0)
-
-
-def _bn_part(module: Minception, x: tf.Tensor, channels: np.ndarray) -> tf.Tensor:
-    """The expand unit's inference-mode batch norm, restricted to ``channels`` of its input."""
-    bn = module.expand.bn
-    params = [tf.gather(v, channels) for v in (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance)]
-    y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, *params, epsilon=BN_EPSILON, is_training=False)
-    return y
 
 
 def _split_first_upper(
@@ -69,16 +61,15 @@ def _split_first_upper(
     depth = spec.in_depth
 
     def conv(x: tf.Tensor, channels: np.ndarray) -> tf.Tensor:
-        normed = _bn_part(module, x, channels)
-        act = tf.concat([tf.nn.relu(normed), tf.nn.tanh(normed)], axis=-1)
+        act = fused_inference_activation([x], expand.bn, channels)
         weights = tf.gather(expand.weights, np.concatenate([channels, depth + channels]), axis=2)
         return tf.nn.conv2d(act, weights, strides=1, padding="VALID")
 
     common = _phase_batch(conv(shared, shared_channels), offsets, 0, shrink)
     phase_only = tf.gather(merged, phase_channels, axis=-1)
     y = common + conv(phase_only, phase_channels)
-    y = tf.concat([y, tf.nn.max_pool2d(merged, spec.kernel, 1, padding="VALID")], axis=-1)
-    reduced = module.reduce(y, training=False)
+    pooled = tf.nn.max_pool2d(merged, spec.kernel, 1, padding="VALID")
+    reduced = module.reduce([y, pooled], training=False)
     return _add_mismatched(crop_border(merged, 1), reduced, pad=True)
 
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from isl.errors import DataError
 
-__all__ = ["STATISTICS", "distribution_statistics", "tf_statistics"]
+__all__ = ["STATISTICS", "distribution_statistics", "tf_logit_statistics", "tf_statistics"]
 
 #: The per-pixel statistics of the 256-bin distribution, in the original's order.
 STATISTICS: tuple[str, ...] = (
@@ -52,17 +52,48 @@ def distribution_statistics(probs: np.ndarray) -> dict[str, np.ndarray]:
     return {name: stats[name].astype(np.float32) for name in STATISTICS}
 
 
+def _median_counts(probs: tf.Tensor) -> tf.Tensor:
+    """How many bins have a cumulative probability below 0.5: [N, K] -> [N] (float).
+
+    With ``K`` a multiple of 16 the cumulative sums are taken within 16-bin blocks and over the
+    block totals, as small triangular matmuls: the same sums reordered, where XLA's ``cumsum``
+    over 256 bins (a windowed reduction) was 40 % of the fused statistics' time.
+    """
+    k = int(probs.shape[-1])
+    if k % 16 or k < 32:
+        return tf.reduce_sum(tf.cast(tf.cumsum(probs, axis=-1) < 0.5, tf.float32), axis=-1)
+    blocks = k // 16
+    grouped = tf.reshape(probs, [-1, blocks, 16])
+    before = tf.matmul(tf.reduce_sum(grouped, axis=-1), np.triu(np.ones((blocks, blocks), np.float32), 1))
+    within = tf.reshape(
+        tf.matmul(tf.reshape(grouped, [-1, 16]), np.triu(np.ones((16, 16), np.float32))), [-1, blocks, 16]
+    )
+    return tf.reduce_sum(tf.cast(within + before[:, :, tf.newaxis] < 0.5, tf.float32), axis=[1, 2])
+
+
 def tf_statistics(probs: tf.Tensor) -> tf.Tensor:
-    """The statistics of :func:`distribution_statistics` in TensorFlow: [N, K] -> [N, 6]."""
-    k = probs.shape[-1]
+    """The statistics of :func:`distribution_statistics` in TensorFlow: [N, K] -> [N, 6].
+
+    Written for XLA (see :func:`tf_logit_statistics`): the mode is the first bin that reaches the
+    maximum (``argmax``'s tie rule, without XLA's slower argmax) and the median is
+    :func:`_median_counts`.
+    """
+    k = int(probs.shape[-1])
     values = tf.linspace(0.0, 1.0, k)
+    bins = tf.range(k, dtype=tf.float32)
     mean = tf.linalg.matvec(probs, values)
+    peak = tf.reduce_max(probs, axis=-1, keepdims=True)
     stats = [
-        tf.cast(tf.argmax(probs, axis=-1), tf.float32) / (k - 1),
-        tf.reduce_sum(tf.cast(tf.cumsum(probs, axis=-1) < 0.5, tf.float32), axis=-1) / (k - 1),
+        tf.reduce_min(tf.where(probs >= peak, bins, float(k)), axis=-1) / (k - 1),
+        _median_counts(probs) / (k - 1),
         mean,
         tf.sqrt(tf.reduce_sum(probs * tf.square(values - mean[:, tf.newaxis]), axis=-1)),
         1.0 - probs[:, 0],
         -tf.reduce_sum(probs * tf.math.log(probs + _ENTROPY_EPSILON), axis=-1) / math.log(k),
     ]
     return tf.stack(stats, axis=-1)
+
+
+def tf_logit_statistics(logits: tf.Tensor) -> tf.Tensor:
+    """Softmax, then :func:`tf_statistics`: logits [N, K] -> statistics [N, 6]."""
+    return tf_statistics(tf.nn.softmax(logits, axis=-1))
