@@ -7,11 +7,9 @@ import pytest
 import tensorflow as tf
 
 from isl.config.model import ModelConfig
-from isl.inference import STATISTICS, distribution_statistics, predict_image, predict_statistics
-from isl.inference import stitching
+from isl.inference import STATISTICS, distribution_statistics, predict_image, predict_statistics, stitching
 from isl.inference.statistics import tf_logit_statistics, tf_statistics
-from isl.model import build_model
-from isl.model import layers
+from isl.model import build_model, layers
 
 SMALL = ModelConfig(
     num_z_values=2, target_channels=("DAPI_CONFOCAL",), base_depth=8, projection_depth=4,
@@ -28,7 +26,7 @@ def _hard_distributions(bins: int) -> np.ndarray:
     rng = np.random.default_rng(4)
     rows = [_softmax(rng.normal(0, s, (40, bins))) for s in (0.5, 3.0, 12.0)]
     tie = np.zeros((1, bins))
-    tie[0, [bins // 4, bins - 1 - bins // 4]] = 0.5  # two equal modes: the first wins; the median sits on a tie
+    tie[0, [bins // 4, bins - 1 - bins // 4]] = 0.5  # equal modes (the first wins); median on a tie
     point = np.zeros((1, bins))
     point[0, bins // 2] = 1.0  # zero spread
     edge = np.zeros((1, bins))
