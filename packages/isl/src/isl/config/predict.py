@@ -57,8 +57,8 @@ class PredictConfig(IslConfigModel):
     stitching: Literal["exact", "one_pass"] = "exact"
     """'exact' reproduces the original's stride-8 patch stitching within float32 rounding
     (shared-trunk tiles: 6.3-7x fewer multiply-accumulates than patchwise, counted; measured
-    12.5x faster at 1500 px, BENCHMARKS.md); 'one_pass', for previews, does about 2.5x fewer
-    multiply-accumulates than exact at 1500 px (counted; measured 2.0x faster, 25.4x over
+    11.8-12.7x faster at 1500 px, BENCHMARKS.md); 'one_pass', for previews, does about 2.5x fewer
+    multiply-accumulates than exact at 1500 px (counted; measured 2.2x faster, 25.9-26.8x over
     patchwise): blocks at odd multiples of 8 px see tower 4's 16-px grid shifted and differ
     slightly from the original."""
 
