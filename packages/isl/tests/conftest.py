@@ -59,6 +59,17 @@ def synthetic_wells(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return write_synthetic_wells(root, 3, shape=(128, 128), n_planes=5, seed=0)
 
 
+def randomize_batch_norm(network, seed: int = 0):  # noqa: ANN001, ANN201 - test helper
+    """Give every BN layer random moving statistics and offsets, so that every layer matters."""
+    rng = np.random.default_rng(seed)
+    for name, variable in network.variables_by_name.items():
+        if name.endswith("moving_variance"):
+            variable.assign(rng.uniform(0.5, 2.0, variable.shape).astype(np.float32))
+        elif name.endswith(("moving_mean", "beta")):
+            variable.assign(rng.normal(0.0, 0.3, variable.shape).astype(np.float32))
+    return network
+
+
 def make_tiny_network(config, seed: int = 0):  # noqa: ANN001, ANN201 - test helper
     """A 3x3 + 1x1 fully convolutional stand-in with the network's call contract (no BN)."""
     import tensorflow as tf

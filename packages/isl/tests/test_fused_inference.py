@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import randomize_batch_norm
 
 from isl.config.model import ModelConfig
 from isl.inference import STATISTICS, distribution_statistics, predict_image, predict_statistics, stitching
@@ -65,13 +66,7 @@ def test_logit_statistics_are_the_statistics_of_the_softmax() -> None:
 def net():  # noqa: ANN201
     """A narrow network with random BN statistics, so that the activations' affine matters."""
     network = build_model(SMALL, seed=5)
-    rng = np.random.default_rng(0)
-    for name, variable in network.variables_by_name.items():
-        if name.endswith("moving_variance"):
-            variable.assign(rng.uniform(0.5, 2.0, variable.shape).astype(np.float32))
-        elif name.endswith(("moving_mean", "beta")):
-            variable.assign(rng.normal(0.0, 0.3, variable.shape).astype(np.float32))
-    return network
+    return randomize_batch_norm(network)
 
 
 def test_fused_activations_match_the_op_by_op_network(net, monkeypatch) -> None:  # noqa: ANN001

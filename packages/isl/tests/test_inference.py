@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import randomize_batch_norm
 
 from isl.config.model import ModelConfig
 from isl.errors import DataError
@@ -33,13 +34,7 @@ TILE = 250 + 16
 def net():  # noqa: ANN201
     """A tiny network with random BN statistics, so that every layer matters."""
     network = build_model(TINY, seed=3)
-    rng = np.random.default_rng(0)
-    for name, variable in network.variables_by_name.items():
-        if name.endswith("moving_variance"):
-            variable.assign(rng.uniform(0.5, 2.0, variable.shape).astype(np.float32))
-        elif name.endswith(("moving_mean", "beta")):
-            variable.assign(rng.normal(0.0, 0.3, variable.shape).astype(np.float32))
-    return network
+    return randomize_batch_norm(network)
 
 
 @pytest.fixture(scope="module")

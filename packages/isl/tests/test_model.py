@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import randomize_batch_norm
 from pydantic import ValidationError
 
 from isl.config.model import DEFAULT_TARGET_CHANNELS, ModelConfig
@@ -150,13 +151,7 @@ def tiny_net():  # noqa: ANN201
     from isl.model import build_model
 
     net = build_model(TINY, seed=3)
-    rng = np.random.default_rng(0)
-    for name, variable in net.variables_by_name.items():
-        if name.endswith("moving_variance"):
-            variable.assign(rng.uniform(0.5, 2.0, variable.shape).astype(np.float32))
-        elif name.endswith(("moving_mean", "beta")):
-            variable.assign(rng.normal(0.0, 0.3, variable.shape).astype(np.float32))
-    return net
+    return randomize_batch_norm(net)
 
 
 def test_built_paper_network_has_the_plan_variables() -> None:
