@@ -60,7 +60,7 @@ def _median_counts(probs: tf.Tensor) -> tf.Tensor:
     over 256 bins (a windowed reduction) was 40 % of the fused statistics' time.
     """
     k = int(probs.shape[-1])
-    if k % 16 or k < 32:
+    if k % 16:
         return tf.reduce_sum(tf.cast(tf.cumsum(probs, axis=-1) < 0.5, tf.float32), axis=-1)
     blocks = k // 16
     grouped = tf.reshape(probs, [-1, blocks, 16])

@@ -111,16 +111,14 @@ _STATISTICS_CHUNK = 1 << 12
 
 
 def _head_statistics(
-    embedding: tf.Tensor,
-    gamma: tf.Tensor,
-    beta: tf.Tensor,
-    mean: tf.Tensor,
-    variance: tf.Tensor,
-    weights: tf.Tensor,
-    biases: tf.Tensor,
+    embedding: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, weights: tf.Tensor, biases: tf.Tensor
 ) -> tf.Tensor:
-    """One head on embedding pixels [N, C]: BN -> [ReLU, tanh] -> 1x1 conv -> softmax -> [N, 6]."""
-    act = inference_activation([embedding], gamma, beta, mean, variance)
+    """One head on embedding pixels [N, C]: BN -> [ReLU, tanh] -> 1x1 conv -> softmax -> [N, 6].
+
+    The head unit's inference forward written on its tensors rather than by calling the unit,
+    so that one compiled cluster serves every head (a unit argument would trace one per head).
+    """
+    act = inference_activation([embedding], scale, shift)
     return tf_logit_statistics(tf.matmul(act, weights) + biases)
 
 
@@ -164,9 +162,8 @@ def _statistics_heads(net: IslNetwork, embedding: tf.Tensor, indices: list[int])
     params = []
     for i in indices:
         unit = net.head_units[i]
-        bn = unit.bn
         weights = tf.reshape(unit.weights, [2 * depth, -1])
-        params.append((bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance, weights, unit.biases))
+        params.append((*unit.bn.affine(), weights, unit.biases))
     rows = []
     for first in range(0, padded, chunk):
         pixels = embedding[first : first + chunk]

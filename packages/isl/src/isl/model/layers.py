@@ -25,8 +25,8 @@ __all__ = [
     "crop_border",
     "cross_replica_sum",
     "fused_inference_activation",
-    "inference_activation",
     "global_moments",
+    "inference_activation",
     "glorot_uniform",
 ]
 
@@ -35,14 +35,14 @@ BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.999
 
 
-def inference_activation(
-    parts: list[tf.Tensor], gamma: tf.Tensor, beta: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor
-) -> tf.Tensor:
-    """concat[ReLU, tanh] of the inference-mode batch norm of ``parts`` concatenated on channels."""
-    scale = gamma * tf.math.rsqrt(variance + BN_EPSILON)
-    shift = beta - mean * scale
+def inference_activation(parts: list[tf.Tensor], scale: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
+    """concat[ReLU, tanh] of ``x * scale + shift`` for ``x`` = ``parts`` concatenated on channels.
+
+    ``scale`` and ``shift`` are a batch norm's inference affine (:meth:`BatchNorm.affine`). The
+    parts are never concatenated: each part's affine feeds one final concatenation.
+    """
     normed, first = [], 0
-    for part in parts:  # one concatenation of elementwise terms: XLA fuses it into one loop
+    for part in parts:
         depth = int(part.shape[-1])
         normed.append(part * scale[first : first + depth] + shift[first : first + depth])
         first += depth
@@ -54,10 +54,10 @@ def inference_activation(
 #: from 4 M elements, 4.22 s op by op; first call 24 s, 12 s and 7 s).
 FUSION_MIN_ELEMENTS = 1 << 22
 
-#: The rv2 unit's inference-time BN -> [ReLU, tanh] as one XLA cluster: TensorFlow's op-by-op
-#: version reads and writes the activations five times (BN, ReLU, tanh, two concatenations, the
-#: max-pool branch's included); fused, the parts are read once and the activation written once.
-#: The same arithmetic up to float32 rounding (XLA's tanh and the order of the BN affine).
+#: The rv2 unit's inference-time BN -> [ReLU, tanh] as one XLA cluster. TensorFlow's op-by-op
+#: version writes the batch norm, ReLU, tanh and their concatenation, and the reduce unit's input
+#: was a concatenation too; XLA writes ReLU and tanh and one concatenation (measured op totals in
+#: docs/inference_profile.md). The same arithmetic up to float32 rounding (XLA's tanh).
 _fused_activation = tf.function(inference_activation, autograph=False, jit_compile=True)
 
 
@@ -66,16 +66,15 @@ def fused_inference_activation(
 ) -> tf.Tensor:
     """Inference-mode ``concat[ReLU(BN(x)), tanh(BN(x))]`` for ``x`` = ``parts`` concatenated.
 
-    ``channels`` restricts the batch norm's parameters to those input channels (``parts`` then
-    hold only them). One XLA cluster per input shape, compiled on first use.
+    ``channels`` restricts the batch norm to those input channels (``parts`` then hold only
+    them). Inputs of :data:`FUSION_MIN_ELEMENTS` or more run as one XLA cluster per input
+    shape, compiled on first use.
     """
-    params = [bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance]
-    if channels is not None:
-        params = [tf.gather(v, channels) for v in params]
+    scale, shift = bn.affine(channels)
     known = sum(int(np.prod([d for d in part.shape if d is not None])) for part in parts)
     if known >= FUSION_MIN_ELEMENTS:  # unknown dimensions (a retraced batch) count as 1
-        return _fused_activation(list(parts), *params)
-    return inference_activation(list(parts), *params)
+        return _fused_activation(list(parts), scale, shift)
+    return inference_activation(list(parts), scale, shift)
 
 
 def glorot_uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -142,16 +141,8 @@ class BatchNorm(NamedModule):
         training across replicas computes the same quantities from the global batch.
         """
         if not training:
-            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                x,
-                self.gamma,
-                self.beta,
-                self.moving_mean,
-                self.moving_variance,
-                epsilon=BN_EPSILON,
-                is_training=False,
-            )
-            return y
+            scale, shift = self.affine()
+            return x * scale + shift
         context = tf.distribute.get_replica_context()
         if self.synchronized and context is not None and context.num_replicas_in_sync > 1:
             return self._synchronized_training(x, context)
@@ -168,6 +159,18 @@ class BatchNorm(NamedModule):
         self.moving_mean.assign(mean)
         self.moving_variance.assign(variance)
         return y
+
+    def affine(self, channels: np.ndarray | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Inference-mode ``(scale, shift)`` with ``BN(x) = x * scale + shift``, per channel.
+
+        ``channels`` selects some input channels (in that order); the default is all of them.
+        """
+        params = [self.gamma, self.beta, self.moving_mean, self.moving_variance]
+        if channels is not None:
+            params = [tf.gather(v, channels) for v in params]
+        gamma, beta, mean, variance = params
+        scale = gamma * tf.math.rsqrt(variance + BN_EPSILON)
+        return scale, beta - mean * scale
 
     def _synchronized_training(self, x: tf.Tensor, context: tf.distribute.ReplicaContext) -> tf.Tensor:
         """Training-mode BN with the statistics of the global batch, in one all-reduce."""
@@ -282,8 +285,8 @@ class ResidualV2Conv(NamedModule):
     def parts(self, x: tf.Tensor | list[tf.Tensor], *, training: bool) -> list[tf.Tensor]:
         """The output as ``[conv]`` or, with ``max_pool``, ``[conv, max-pool of the input]``.
 
-        Left unconcatenated so that the next unit's fused inference activation reads them in
-        place; ``x`` may itself be such a list. Training runs TensorFlow's ops one by one (the
+        Left unconcatenated so that the next unit's inference activation takes them as parts;
+        ``x`` may itself be such a list. Training runs TensorFlow's ops one by one (the
         fused batch norm updates the moving statistics); inference runs the fused activation.
         """
         pieces = list(x) if isinstance(x, (list, tuple)) else [x]
